@@ -1,0 +1,29 @@
+# The customers service: gunicorn serving wsgi:app on port 8080.
+#   docker build -t customers .
+#   docker run -p 8080:8080 -e DBHOST=clustercfg.xxx.memorydb.amazonaws.com \
+#     -e DBUSERNAME=app -e DBPASSWORD=... customers
+# With no DBHOST/REDIS_URL it serves from the embedded store in /data.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt
+
+FROM ${PYTHON_IMAGE}
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin customers \
+    && mkdir /data && chown customers /data
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /srv/customers
+COPY app ./app
+COPY wsgi.py gunicorn.conf.py ./
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DATA_DIR=/data
+USER customers
+EXPOSE 8080
+VOLUME ["/data"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD ["python", "-m", "app.healthcheck"]
+# Exec form: gunicorn runs as PID 1 and receives SIGTERM itself (graceful stop).
+ENTRYPOINT ["gunicorn", "wsgi:app"]

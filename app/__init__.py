@@ -1,0 +1,75 @@
+"""The customers service: a Flask-RESTful API over Redis."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_restful import Api
+
+from app import cli, embedded, errors, json_codec
+from app.repository import CustomerRepository
+from app.resources import Customer, CustomerList, Health, Readiness
+from app.settings import Settings
+from app.store import EXTENSION, Store
+
+MAX_BODY_BYTES = 64 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+log = logging.getLogger(__name__)
+
+
+class CustomersApi(Api):
+    """Flask-RESTful with this service's JSON codec and problem+json errors."""
+
+    def handle_error(self, e: Exception) -> Response:
+        return errors.handle_error(e)
+
+
+def create_app(settings: Settings | None = None, repository: CustomerRepository | None = None) -> Flask:
+    """Assemble the service; ``settings`` and ``repository`` are overrides for tests."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if repository is None and settings.embedded:
+        if embedded.ensure_running(settings.data_dir):
+            log.warning(embedded.notice(settings.data_dir))
+    elif repository is None:
+        log.info("database: %s", settings.database_label)
+    app.extensions[EXTENSION] = Store(settings, repository)
+
+    api = CustomersApi(app)
+    api.representation("application/json")(_json_output)
+    api.add_resource(CustomerList, "/customers", endpoint="customers")
+    api.add_resource(Customer, "/customers/<customer_id>", endpoint="customer")
+    api.add_resource(Health, "/healthz", endpoint="healthz")
+    api.add_resource(Readiness, "/readyz", endpoint="readyz")
+    errors.register(app)
+    app.before_request(_assign_request_id)
+    app.after_request(_common_headers)
+    cli.register(app)
+    return app
+
+
+def _json_output(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
+    response = Response(b"" if code == 204 else json_codec.dumps(data), code, mimetype="application/json")
+    response.headers.extend(headers or {})
+    return response
+
+
+def _assign_request_id() -> None:
+    supplied = request.headers.get("X-Request-ID", "")
+    g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+
+def _common_headers(response: Response) -> Response:
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)  # no body, so no type
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

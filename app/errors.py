@@ -1,0 +1,126 @@
+"""Every error the service returns, as ``application/problem+json`` (RFC 9457).
+
+Domain exceptions are mapped to HTTP here, once. Anything unexpected becomes
+a 500 whose body says nothing about the cause; the traceback goes to the log
+with the request id, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, g
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from werkzeug.exceptions import HTTPException
+
+from app import json_codec
+from app.repository import CustomerNotFound, InvalidCursor
+from app.schemas import SchemaError
+
+log = logging.getLogger(__name__)
+
+# Problem types particular to this service are tag URIs (RFC 4151): names, not
+# links; plain HTTP failures use "about:blank" as RFC 9457 says.
+PROBLEM_TYPE_BASE = "tag:customers-service,2026:problem:"
+RETRY_AFTER_SECONDS = 1
+# RedisClusterException is what the cluster client raises when no startup node
+# answers while it builds its slot map.
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,
+)
+
+
+class Problem(Exception):
+    """An error response: raise it anywhere in a request."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str = "",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(problem: Problem) -> Response:
+    """Render a ``Problem`` as the one error shape of this service."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + problem.kind if problem.kind else "about:blank",
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extra,
+    }
+    response = Response(json_codec.dumps(body), problem.status, mimetype="application/problem+json")
+    response.headers.update(problem.headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def to_problem(error: BaseException) -> Problem:
+    """Map any exception raised while handling a request to a ``Problem``."""
+    if isinstance(error, Problem):
+        return error
+    if isinstance(error, SchemaError):
+        return Problem(
+            422,
+            "The request body does not match the customer schema.",
+            kind="validation-error",
+            errors=error.errors,
+        )
+    if isinstance(error, CustomerNotFound):
+        return Problem(404, "No customer has this id.", kind="customer-not-found")
+    if isinstance(error, InvalidCursor):
+        return Problem(400, "The cursor is not one this service handed out.", kind="invalid-cursor")
+    if isinstance(error, HTTPException) and error.code:
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return Problem(error.code, _http_detail(error), headers=headers)
+    if isinstance(error, _UNAVAILABLE):
+        log.warning("database unavailable: %s", type(error).__name__)
+        return Problem(
+            503,
+            "The database is unavailable; retry shortly.",
+            kind="database-unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(error, RedisError):
+        log.error("database error (request %s): %s", g.get("request_id"), error)
+    else:
+        log.exception("unhandled error (request %s)", g.get("request_id"), exc_info=error)
+    return Problem(500, "The service failed to handle this request.")
+
+
+def handle_error(error: BaseException) -> Response:
+    """Flask and Flask-RESTful error handler: every error becomes problem+json."""
+    return problem_response(to_problem(error))
+
+
+def register(app: Flask) -> None:
+    """Route every error, in any view, through ``handle_error``."""
+    app.register_error_handler(Exception, handle_error)
+
+
+def _http_detail(error: HTTPException) -> str:
+    details = {
+        404: "There is no resource at this URL.",
+        405: "This method is not allowed on this resource.",
+        413: "The request body is larger than the limit.",
+        415: "The request body must be application/json.",
+    }
+    return details.get(error.code or 0, HTTPStatus(error.code or 500).description)

@@ -1,0 +1,116 @@
+"""HTTP resources: parse the request, call the repository, shape the response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, url_for
+from flask_restful import Resource
+
+from app import json_codec, schemas
+from app.errors import Problem
+from app.repository import StoredCustomer, normalize_id
+from app.store import repository
+
+_JSON = "application/json"
+_MERGE_PATCH = "application/merge-patch+json"
+
+
+class CustomerList(Resource):
+    def get(self) -> Any:
+        """List customers, oldest first, one page at a time."""
+        try:
+            query = schemas.parse_list_query(request.args.to_dict())
+        except schemas.SchemaError as exc:
+            raise Problem(400, "Invalid query parameters.", kind="invalid-query", errors=exc.errors) from None
+        page = repository().list(query.limit, query.cursor)
+        headers = {}
+        if page.next_cursor:
+            next_url = url_for("customers", limit=query.limit, cursor=page.next_cursor)
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return [schemas.represent(c.id, c.fields) for c in page.customers], 200, headers
+
+    def post(self) -> Any:
+        """Create a customer."""
+        fields = schemas.parse_create(_json_body(_JSON))
+        customer = repository().create(fields)
+        headers = {"Location": url_for("customer", customer_id=customer.id)}
+        return _with_etag(customer, 201, headers)
+
+
+class Customer(Resource):
+    def get(self, customer_id: str) -> Any:
+        """Return one customer."""
+        return _with_etag(repository().get(_known_id(customer_id)), 200)
+
+    def put(self, customer_id: str) -> Any:
+        """Update the given fields of a customer; leave the others as they are."""
+        return self._update(customer_id, _json_body(_JSON))
+
+    def patch(self, customer_id: str) -> Any:
+        """Apply a JSON Merge Patch (RFC 7396) to a customer."""
+        return self._update(customer_id, _json_body(_JSON, _MERGE_PATCH))
+
+    def delete(self, customer_id: str) -> Any:
+        """Delete a customer."""
+        repository().delete(_known_id(customer_id))
+        return "", 204
+
+    def _update(self, customer_id: str, body: Any) -> Any:
+        known = _known_id(customer_id)
+        changes, removed = schemas.parse_patch(body)
+        customer = repository().update(known, changes, removed)
+        if _prefers_representation():
+            return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})
+        return "", 204, {"ETag": f'"{customer.etag}"'}
+
+
+class Health(Resource):
+    def get(self) -> Any:
+        """Say the process is alive; touches no database."""
+        return {"status": "ok"}
+
+
+class Readiness(Resource):
+    def get(self) -> Any:
+        """Say whether every primary of the database answers."""
+        repository().ping()
+        return {"status": "ready"}
+
+
+def _known_id(raw: str) -> str:
+    # A malformed id cannot name a customer, and must never reach Redis.
+    customer_id = normalize_id(raw)
+    if customer_id is None:
+        raise Problem(404, "No customer has this id.", kind="customer-not-found")
+    return customer_id
+
+
+def _json_body(*media_types: str) -> Any:
+    if request.mimetype not in media_types:
+        raise Problem(
+            415,
+            f"The request body must be {' or '.join(media_types)}.",
+            headers={"Accept-Patch": _MERGE_PATCH} if _MERGE_PATCH in media_types else None,
+        )
+    try:
+        return json_codec.loads(request.get_data(cache=False))
+    except json_codec.MalformedJSON as exc:
+        raise Problem(400, f"The request body is not valid JSON: {exc}", kind="malformed-json") from None
+
+
+def _with_etag(customer: StoredCustomer, status: int, headers: dict[str, str] | None = None) -> Any:
+    return (
+        schemas.represent(customer.id, customer.fields),
+        status,
+        {
+            **(headers or {}),
+            "ETag": f'"{customer.etag}"',
+        },
+    )
+
+
+def _prefers_representation() -> bool:
+    preferences = request.headers.get("Prefer", "")
+    tokens = {part.strip().lower() for item in preferences.split(",") for part in item.split(";")}
+    return "return=representation" in tokens

@@ -1,0 +1,184 @@
+"""What a customer is: the validated input models and the JSON representation.
+
+Stored values are plain strings in one Redis hash per customer, the same
+five fields the original sample wrote (``name``, ``email``, ``phone``,
+``address``, ``balance``) plus ``created_at`` and ``updated_at``. Reading is
+lenient, so hashes written by the sample or by hand are still served.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
+OPTIONAL_FIELDS = ("email", "phone", "address")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_control_characters_but_line_breaks(value: str) -> str:
+    if _CONTROL_BUT_LINE_BREAKS.search(value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    # Only JSON numbers: the codec hands us int or Decimal, never float.
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+Phone = Annotated[str, StringConstraints(pattern=r"^[0-9 +\-().]{1,32}$")]
+Address = Annotated[
+    str, StringConstraints(max_length=500), AfterValidator(_no_control_characters_but_line_breaks)
+]
+# 15 integer digits and 2 fractional ones: |balance| < 10^15, in cents.
+Balance = Annotated[Decimal, BeforeValidator(_json_number), Field(max_digits=17, decimal_places=2)]
+
+
+class CustomerCreate(BaseModel):
+    """The body of ``POST /customers``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    balance: Balance = Decimal(0)
+
+
+class CustomerPatch(BaseModel):
+    """The body of ``PUT`` and ``PATCH``: a JSON Merge Patch (null removes a field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    balance: Balance | None = None
+
+
+class SchemaError(ValueError):
+    """The body does not match the schema; ``errors`` is a list of {field, message}."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def parse_create(body: Any) -> dict[str, str]:
+    """Validate a create body; return the fields to store, as strings."""
+    model = _validate(CustomerCreate, body)
+    return encode(model.model_dump(exclude_none=True))
+
+
+def parse_patch(body: Any) -> tuple[dict[str, str], list[str]]:
+    """Validate a merge patch; return (fields to set, fields to remove)."""
+    model = _validate(CustomerPatch, body)
+    given = model.model_dump(include=model.model_fields_set)
+    if "name" in given and given["name"] is None:
+        raise SchemaError([{"field": "name", "message": "cannot be removed"}])
+    removed = sorted(name for name, value in given.items() if value is None)
+    return encode({k: v for k, v in given.items() if v is not None}), removed
+
+
+def encode(values: dict[str, Any]) -> dict[str, str]:
+    """Turn validated values into the strings stored in the hash."""
+    return {
+        name: format_decimal(value) if isinstance(value, Decimal) else str(value)
+        for name, value in values.items()
+    }
+
+
+def format_decimal(value: Decimal) -> str:
+    """Shortest plain form: 0.10 -> "0.1", 1E+2 -> "100", -0 -> "0"."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def represent(customer_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    """The JSON representation of a stored customer."""
+    return {
+        "id": customer_id,
+        "name": fields.get("name"),
+        **{name: fields.get(name) for name in OPTIONAL_FIELDS},
+        "balance": _stored_balance(fields.get("balance")),
+        "created_at": fields.get("created_at"),
+        "updated_at": fields.get("updated_at"),
+    }
+
+
+def _stored_balance(raw: str | None) -> Decimal | None:
+    if raw is None:
+        return Decimal(0)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None  # not a number (written by another program): shown as null, kept as is
+    return value if value.is_finite() else None
+
+
+def _validate(model: type[BaseModel], body: Any) -> Any:
+    if not isinstance(body, dict):
+        raise SchemaError([{"field": "", "message": "the body must be a JSON object"}])
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise SchemaError([_describe(error) for error in exc.errors()]) from None
+
+
+def _describe(error: Any) -> dict[str, str]:
+    field = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        message = "is read-only" if field in READ_ONLY_FIELDS else "is not a known field"
+    elif error["type"] == "missing":
+        message = "is required"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    return {"field": field, "message": message}
+
+
+class ListQuery(BaseModel):
+    """The query string of ``GET /customers``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(None, min_length=1, max_length=200)
+
+
+def parse_list_query(args: dict[str, str]) -> ListQuery:
+    """Validate listing parameters; raise ``SchemaError``."""
+    try:
+        return ListQuery.model_validate(args)
+    except ValidationError as exc:
+        raise SchemaError([_describe(error) for error in exc.errors()]) from None

@@ -1,0 +1,143 @@
+"""Configuration, read once from the environment.
+
+This is the only module that reads ``os.environ``. Every variable is listed,
+with its default, in the README's configuration table. A bad value raises
+``ConfigError`` whose message is one line naming the variable, and never the
+value of a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    web_concurrency: int = 4
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    db_host: str | None = None
+    db_port: int = 6379
+    db_username: str | None = None
+    db_password: str | None = field(default=None, repr=False)
+    db_tls: bool = False
+    db_tls_ca_file: str | None = None
+    redis_cluster: str = "auto"
+    db_connect_timeout: float = 2.0
+    db_socket_timeout: float = 2.0
+    db_max_connections: int = 64
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no database is configured: serve from the embedded store."""
+        return self.redis_url is None and self.db_host is None
+
+    @property
+    def database_label(self) -> str:
+        """Where the data lives, for log lines: never contains a secret."""
+        if self.embedded:
+            return f"embedded store in {self.data_dir.resolve()}"
+        if self.redis_url:
+            parts = urlsplit(self.redis_url)
+            return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
+        scheme = "rediss" if self.db_tls else "redis"
+        return f"{scheme}://{self.db_host}:{self.db_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment)."""
+        env = _Reader(os.environ if environ is None else environ)
+        db_host = env.text("DBHOST")
+        redis_url = env.text("REDIS_URL")
+        if db_host and redis_url:
+            raise ConfigError("REDIS_URL: set either REDIS_URL or DBHOST, not both")
+        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss"):
+            raise ConfigError("REDIS_URL: must start with redis:// or rediss://")
+        ca_file = env.text("DBTLS_CA_FILE")
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigError(f"DBTLS_CA_FILE: no such file: {ca_file}")
+        return cls(
+            host=env.text("HOST") or cls.host,
+            port=env.integer("PORT", cls.port, 1, 65535),
+            web_concurrency=env.integer("WEB_CONCURRENCY", cls.web_concurrency, 1, 256),
+            redis_url=redis_url,
+            db_host=db_host,
+            db_port=env.integer("DBPORT", cls.db_port, 1, 65535),
+            db_username=env.text("DBUSERNAME"),
+            db_password=env.text("DBPASSWORD"),
+            # MemoryDB only speaks TLS, so a named host means TLS unless told otherwise.
+            db_tls=env.boolean("DBTLS", default=db_host is not None),
+            db_tls_ca_file=ca_file,
+            redis_cluster=env.choice("REDIS_CLUSTER", "auto", ("auto", "true", "false")),
+            db_connect_timeout=env.seconds("DB_CONNECT_TIMEOUT", cls.db_connect_timeout),
+            db_socket_timeout=env.seconds("DB_SOCKET_TIMEOUT", cls.db_socket_timeout),
+            db_max_connections=env.integer("DB_MAX_CONNECTIONS", cls.db_max_connections, 1, 10_000),
+            data_dir=Path(env.text("DATA_DIR") or cls.data_dir),
+            log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        )
+
+
+class _Reader:
+    """Typed access to string variables; errors name the variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+        return value
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+        if not 0 < value <= 300:
+            raise ConfigError(f"{name}: must be more than 0 and at most 300 seconds")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        value = raw.upper() if default.isupper() else raw.lower()
+        if value not in allowed:
+            raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+        return value

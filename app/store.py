@@ -1,0 +1,39 @@
+"""The repository this process uses, built on first use.
+
+Building it opens connections (a cluster client reads the slot map at once),
+so it happens lazily, after gunicorn has forked the worker, and again on the
+next request if Redis was unreachable the first time.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import current_app
+
+from app.redis_client import build_client
+from app.repository import CustomerRepository
+from app.settings import Settings
+
+EXTENSION = "customers.store"
+
+
+class Store:
+    def __init__(self, settings: Settings, repository: CustomerRepository | None = None) -> None:
+        self._settings = settings
+        self._repository = repository
+        self._lock = threading.Lock()
+
+    @property
+    def repository(self) -> CustomerRepository:
+        if self._repository is None:
+            with self._lock:
+                if self._repository is None:
+                    self._repository = CustomerRepository(build_client(self._settings))
+        return self._repository
+
+
+def repository() -> CustomerRepository:
+    """The repository of the current app."""
+    store: Store = current_app.extensions[EXTENSION]
+    return store.repository

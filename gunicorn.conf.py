@@ -1,0 +1,37 @@
+"""gunicorn settings: ``gunicorn wsgi:app`` picks this file up by itself.
+
+Values come from the environment through ``app.settings``, the one module that
+reads it, so a bad variable stops the master at once with one clear line.
+"""
+
+import sys
+
+from app import embedded
+from app.settings import ConfigError, Settings
+
+try:
+    _settings = Settings.from_env()
+except ConfigError as error:
+    sys.exit(f"configuration error: {error}")
+
+bind = [f"{_settings.host}:{_settings.port}"]
+workers = _settings.web_concurrency
+timeout = 30
+graceful_timeout = 30
+# Several services may run on one host (and tests run several at once); the
+# runtime control socket would sit at one shared path, and nothing uses it.
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+
+def on_starting(server):
+    """Start the embedded store in the master, once, before any worker forks."""
+    if _settings.embedded and embedded.ensure_running(_settings.data_dir):
+        server.log.warning(embedded.notice(_settings.data_dir))
+
+
+def on_exit(server):
+    """Stop the embedded store if this master started it."""
+    embedded.stop()

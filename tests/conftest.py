@@ -1,0 +1,32 @@
+"""Fixtures shared by every test: an app over a fresh in-memory store."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from app import create_app
+from app.repository import CustomerRepository
+from app.settings import Settings
+
+
+@pytest.fixture
+def redis_client() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(decode_responses=True)
+
+
+@pytest.fixture
+def repository(redis_client: fakeredis.FakeRedis) -> CustomerRepository:
+    return CustomerRepository(redis_client)
+
+
+@pytest.fixture
+def app(repository: CustomerRepository):
+    app = create_app(Settings(), repository)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

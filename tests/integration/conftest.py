@@ -1,0 +1,97 @@
+"""Real servers for the integration tests: a 6-node Redis Cluster, a standalone
+Redis, and a gunicorn process in front of each, started once per session.
+
+Nothing here skips: without redis-server these fixtures fail (scripts/test
+installs it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from tests.servers import LocalCluster, StandaloneRedis
+from tests.service import REPO, Http, Service, service_environment
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass
+class Backend:
+    name: str
+    http: Http
+    redis: redis.Redis | redis.cluster.RedisCluster
+    service: Service
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    with LocalCluster(tmp_path_factory.mktemp("cluster")).start() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def standalone(tmp_path_factory):
+    with StandaloneRedis(tmp_path_factory.mktemp("standalone")).start() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def cluster_service(cluster, tmp_path_factory):
+    env = {"DBHOST": "127.0.0.1", "DBPORT": str(cluster.ports[0]), "DBTLS": "false"}
+    with Service(env, tmp_path_factory.mktemp("logs") / "cluster-service.log", workers=4) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def standalone_service(standalone, tmp_path_factory):
+    env = {"REDIS_URL": standalone.url}
+    with Service(env, tmp_path_factory.mktemp("logs") / "standalone-service.log", workers=4) as service:
+        yield service
+
+
+@pytest.fixture
+def on_cluster(cluster, cluster_service) -> Backend:
+    cluster.flushall()
+    return Backend("cluster", Http(cluster_service.url), cluster.client(), cluster_service)
+
+
+@pytest.fixture
+def on_standalone(standalone, standalone_service) -> Backend:
+    standalone.client().flushall()
+    return Backend("standalone", Http(standalone_service.url), standalone.client(), standalone_service)
+
+
+@pytest.fixture(params=["cluster", "standalone"])
+def backend(request) -> Backend:
+    """Each test using this runs once against the cluster and once against standalone Redis."""
+    return request.getfixturevalue(f"on_{request.param}")
+
+
+@pytest.fixture
+def reindex():
+    """Run ``flask --app wsgi customers reindex`` against a backend, as an operator would."""
+
+    def run(backend: Backend) -> str:
+        env = service_environment(backend.service.database_env)
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "customers", "reindex"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    return run

@@ -1,0 +1,147 @@
+"""The HTTP contract against the real service (gunicorn) on real Redis servers.
+
+Every test here runs twice: on a 6-node Redis Cluster and on a standalone Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+UNKNOWN = "/customers/00000000-0000-4000-8000-000000000000"
+
+
+def is_problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
+
+
+def test_readme_walkthrough(backend):
+    http = backend.http
+    created = []
+    for name, balance in (("Ada Lovelace", 120.5), ("Alan Turing", 99), ("Grace Hopper", 0.3)):
+        response = http.post("/customers", json={"name": name, "email": "x@example.com", "balance": balance})
+        assert response.status_code == 201
+        assert response.headers["Location"] == f"/customers/{response.json()['id']}"
+        assert response.headers["ETag"]
+        created.append(response.json())
+
+    listing = http.get("/customers")
+    assert listing.status_code == 200
+    assert [c["name"] for c in listing.json()] == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+
+    location = f"/customers/{created[0]['id']}"
+    updated = http.put(location, json={"balance": 0})
+    assert updated.status_code == 204
+    fetched = http.get(location)
+    assert fetched.status_code == 200
+    assert fetched.json()["balance"] == 0
+    assert fetched.json()["name"] == "Ada Lovelace"
+    assert fetched.headers["ETag"] == updated.headers["ETag"]
+
+    assert http.delete(location).status_code == 204
+    is_problem(http.get(location), 404)
+    assert [c["name"] for c in http.get("/customers").json()] == ["Alan Turing", "Grace Hopper"]
+
+
+def test_stored_as_one_readable_hash(backend):
+    body = backend.http.post("/customers", json={"name": "Ada", "phone": "555 0100", "balance": 12.5}).json()
+    stored = backend.redis.hgetall(f"customer:{body['id']}")
+    assert stored == {
+        "name": "Ada",
+        "phone": "555 0100",
+        "balance": "12.5",
+        "created_at": body["created_at"],
+        "updated_at": body["updated_at"],
+    }
+
+
+def test_status_codes_and_headers(backend):
+    http = backend.http
+    created = http.post("/customers", json={"name": "Ada", "email": "ada@example.com"})
+    location = created.headers["Location"]
+
+    represented = http.patch(location, json={"email": None}, headers={"Prefer": "return=representation"})
+    assert represented.status_code == 200
+    assert represented.json()["email"] is None
+    assert represented.headers["ETag"] not in (None, created.headers["ETag"])
+
+    merge = http.patch(
+        location, data='{"address": "Somewhere"}', headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert merge.status_code == 204
+    assert merge.headers["ETag"] == http.get(location).headers["ETag"]
+
+    for method in ("put", "patch", "delete"):
+        is_problem(getattr(http, method)(UNKNOWN, json={"name": "x"}), 404)
+    is_problem(http.get("/customers/not-a-uuid"), 404)
+    is_problem(http.get("/no/such/route"), 404)
+    is_problem(http.delete("/customers"), 405)
+    assert "POST" in http.delete("/customers").headers["Allow"]
+    is_problem(http.post("/customers", data="{", headers={"Content-Type": "application/json"}), 400)
+    is_problem(http.post("/customers", data="name=Ada"), 415)
+    is_problem(http.post("/customers", json={"name": "x" * 70_000}), 413)
+    problem = is_problem(http.post("/customers", json={"name": "Ada", "shoe_size": 9}), 422)
+    assert problem["errors"] == [{"field": "shoe_size", "message": "is not a known field"}]
+    is_problem(http.get("/customers?limit=5000"), 400)
+    assert http.get("/healthz").json() == {"status": "ok"}
+    assert http.get("/readyz").json() == {"status": "ready"}
+
+
+def test_updates_never_create(backend):
+    missing = str(uuid.uuid4())
+    assert backend.http.put(f"/customers/{missing}", json={"balance": 5}).status_code == 404
+    assert backend.redis.exists(f"customer:{missing}") == 0
+
+
+def test_redis_failure_is_a_500_that_leaks_nothing(backend):
+    customer_id = str(uuid.uuid4())
+    backend.redis.set(f"customer:{customer_id}", "not a hash")  # a foreign program's mistake
+    problem = is_problem(backend.http.get(f"/customers/{customer_id}"), 500)
+    assert "WRONGTYPE" not in str(problem)
+    assert "Traceback" not in str(problem)
+
+
+def test_sample_data_is_served_then_listed_after_reindex(backend, reindex):
+    customer_id = str(uuid.uuid4())
+    backend.redis.hset(
+        f"customer:{customer_id}",
+        mapping={
+            "name": "From the sample",
+            "address": "1 Main St",
+            "phone": "555-0100",
+            "email": "old@example.com",
+            "balance": "100",
+        },
+    )
+    fetched = backend.http.get(f"/customers/{customer_id}")
+    assert fetched.status_code == 200
+    assert fetched.json()["balance"] == 100
+    assert backend.http.get("/customers").json() == []
+
+    reindex(backend)
+
+    assert [c["id"] for c in backend.http.get("/customers").json()] == [customer_id]
+    assert backend.redis.hget(f"customer:{customer_id}", "address") == "1 Main St"
+
+
+@pytest.mark.parametrize("limit", [1, 7, 100])
+def test_pages_chain_through_link_headers(backend, limit):
+    ids = [backend.http.post("/customers", json={"name": f"c{i}"}).json()["id"] for i in range(15)]
+    assert walk(backend.http, f"/customers?limit={limit}") == ids
+
+
+def walk(http, url):
+    seen = []
+    while url:
+        response = http.get(url)
+        assert response.status_code == 200
+        seen += [c["id"] for c in response.json()]
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    return seen

@@ -1,0 +1,68 @@
+"""Configuration from the environment: defaults, the sample's variables, clear failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.settings import ConfigError, Settings
+
+
+def test_no_database_configured_means_embedded_on_port_8080():
+    settings = Settings.from_env({})
+    assert settings.embedded
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+    assert settings.data_dir == Path("var")
+
+
+def test_the_samples_variables_still_work():
+    settings = Settings.from_env(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": "5000",
+            "DBHOST": "clustercfg.example.memorydb.amazonaws.com",
+            "DBPORT": "6380",
+            "DBUSERNAME": "app",
+            "DBPASSWORD": "s3cret",
+        }
+    )
+    assert not settings.embedded
+    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+    assert (settings.db_host, settings.db_port) == ("clustercfg.example.memorydb.amazonaws.com", 6380)
+    assert (settings.db_username, settings.db_password) == ("app", "s3cret")
+    assert settings.db_tls, "MemoryDB speaks only TLS, so DBHOST implies TLS"
+
+
+def test_tls_can_be_turned_off_for_a_local_cluster():
+    assert not Settings.from_env({"DBHOST": "127.0.0.1", "DBTLS": "false"}).db_tls
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"DBHOST": "h", "DBPORT": "0"}, "DBPORT"),
+        ({"DBHOST": "h", "DBTLS": "maybe"}, "DBTLS"),
+        ({"REDIS_URL": "http://h:1"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://h:1", "DBHOST": "h"}, "REDIS_URL"),
+        ({"REDIS_CLUSTER": "sometimes"}, "REDIS_CLUSTER"),
+        ({"DB_SOCKET_TIMEOUT": "-1"}, "DB_SOCKET_TIMEOUT"),
+        ({"DBTLS_CA_FILE": "/nonexistent/ca.pem"}, "DBTLS_CA_FILE"),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_variable(environ, variable):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(environ)
+    message = str(caught.value)
+    assert message.startswith(f"{variable}:")
+    assert "\n" not in message
+
+
+def test_the_database_label_never_shows_the_password():
+    settings = Settings.from_env({"REDIS_URL": "rediss://app:s3cret@cache.internal:6380"})
+    assert settings.database_label == "rediss://cache.internal:6380"
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in repr(Settings.from_env({"DBHOST": "h", "DBPASSWORD": "s3cret"}))
