@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["REQUIRE_IF_MATCH"] = settings.require_if_match
     if repository is None and settings.embedded:
         if embedded.ensure_running(settings.data_dir):
             log.warning(embedded.notice(settings.data_dir))
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
 
 
 def _json_output(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
-    response = Response(b"" if code == 204 else json_codec.dumps(data), code, mimetype="application/json")
+    body = b"" if code in (204, 304) else json_codec.dumps(data)
+    response = Response(body, code, mimetype="application/json")
     response.headers.extend(headers or {})
     return response
 
@@ -67,7 +69,7 @@ def _assign_request_id() -> None:
 
 
 def _common_headers(response: Response) -> Response:
-    if response.status_code == 204:
+    if response.status_code in (204, 304):
         response.headers.pop("Content-Type", None)  # no body, so no type
     response.headers["X-Request-ID"] = g.get("request_id", "")
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -18,7 +18,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app import json_codec
-from app.repository import CustomerNotFound, InvalidCursor
+from app.durable import WriteNotDurable
+from app.repository import CustomerNotFound, IdempotencyKeyReused, InvalidCursor, PreconditionFailed
 from app.schemas import SchemaError
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,24 @@ def to_problem(error: BaseException) -> Problem:
         )
     if isinstance(error, CustomerNotFound):
         return Problem(404, "No customer has this id.", kind="customer-not-found")
+    if isinstance(error, PreconditionFailed):
+        return Problem(
+            412,
+            "If-Match does not name the current version of this customer.",
+            kind="precondition-failed",
+            headers={"ETag": f'"{error.current_etag}"'},
+        )
+    if isinstance(error, IdempotencyKeyReused):
+        return Problem(422, f"Idempotency-Key cannot be reused: {error}.", kind="idempotency-key-reused")
+    if isinstance(error, WriteNotDurable):
+        log.warning("write not confirmed durable: %s (request %s)", error, g.get("request_id"))
+        return Problem(
+            503,
+            "The write reached the primary but not enough replicas confirmed it in time; "
+            "it is not confirmed durable. Retry it.",
+            kind="write-not-durable",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(error, InvalidCursor):
         return Problem(400, "The cursor is not one this service handed out.", kind="invalid-cursor")
     if isinstance(error, HTTPException) and error.code:

@@ -7,6 +7,11 @@ Keys
     ``phone``, ``address``, ``balance``, ``created_at``, ``updated_at``.
     ``<id>`` is a lowercase UUID. Hashes written by the original sample (the
     first five fields only) are read as they are.
+``customers:idempotency:{customer:<id>}``
+    For a customer created with an ``Idempotency-Key``: what that request
+    sent and got, kept 24 h. The hash tag puts it in the slot of
+    ``customer:<id>`` (a key without braces hashes whole), so one script can
+    check it and create the customer atomically; see ``create``.
 ``customers:index``
     A sorted set with every score 0, so members sort by bytes: each member is
     ``<created_at in microseconds, 16 digits>:<id>``. Byte order is creation
@@ -26,8 +31,10 @@ never a customer without an index entry:
 * create: add the index entry, then create the hash;
 * delete: delete the hash, then remove the index entry.
 
-Listing reads the hashes a page of index entries names and skips entries whose
-hash is gone. An entry older than ``ORPHAN_GRACE_SECONDS`` with no hash is an
+Listing reads the hashes a page of index entries names, and counts an entry
+only if its hash exists and has the entry's ``created_at``: an entry for a
+hash that is gone, or a second entry left by a lost idempotent race, is
+skipped. An entry older than ``ORPHAN_GRACE_SECONDS`` with no hash is an
 orphan left by a crash (no request lives that long) and is removed as it is
 found; a younger one may belong to a create still in flight and is left alone.
 ``reindex`` rebuilds the index from the hashes, for data written by the sample.
@@ -37,47 +44,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from redis.cluster import RedisCluster
 
+from app.durable import DurableWriter
 from app.redis_client import Client
 
 INDEX_KEY = "customers:index"
 ORPHAN_GRACE_SECONDS = 60
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _MAX_FILL_ROUNDS = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
+_ETAG = re.compile(r"^[0-9a-f]{40}$")
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_LUA = Path(__file__).with_name("lua")
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
 
-# ARGV: number of field/value pairs to set, the pairs, then fields to remove.
-_UPDATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local pairs = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2, 1 + 2 * pairs))
-if #ARGV > 1 + 2 * pairs then
-  redis.call('HDEL', KEYS[1], unpack(ARGV, 2 + 2 * pairs))
-end
-return redis.call('HGETALL', KEYS[1])
-"""
-
-_DELETE = """
-local created = redis.call('HGET', KEYS[1], 'created_at')
-if redis.call('DEL', KEYS[1]) == 0 then return false end
-return created or ''
-"""
+def _script_source(name: str) -> str:
+    return (_LUA / "etag.lua").read_text() + (_LUA / f"{name}.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -91,6 +83,21 @@ class StoredCustomer:
 
 
 @dataclass(frozen=True)
+class Created:
+    customer: StoredCustomer
+    replayed: bool  # True when an Idempotency-Key retry got the original back
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and the request it stands for."""
+
+    scope: str  # whose key it is: keys of different clients never meet
+    key: str
+    fingerprint: str  # of the validated body: same key, other body is refused
+
+
+@dataclass(frozen=True)
 class Page:
     customers: list[StoredCustomer]
     next_cursor: str | None
@@ -100,16 +107,24 @@ class CustomerNotFound(LookupError):
     """No customer has this id."""
 
 
+class PreconditionFailed(Exception):
+    """``If-Match`` named a version that is not the current one."""
+
+    def __init__(self, current_etag: str) -> None:
+        super().__init__(current_etag)
+        self.current_etag = current_etag
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used with another body, or for a request older than 24 h."""
+
+
 class InvalidCursor(ValueError):
     """A listing cursor that this service did not hand out."""
 
 
 def etag_of(fields: dict[str, str]) -> str:
-    """A strong validator of the stored hash, whoever wrote it.
-
-    SHA-1 over the length-prefixed fields in byte order, a form a Lua script
-    can reproduce with ``redis.sha1hex`` to check ``If-Match`` on the server.
-    """
+    """A strong validator of the stored hash, whoever wrote it (see lua/etag.lua)."""
     canonical = "".join(f"{len(k.encode())}:{k}{len(v.encode())}:{v}" for k, v in sorted(fields.items()))
     return hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
 
@@ -123,22 +138,52 @@ def normalize_id(raw: str) -> str | None:
 class CustomerRepository:
     """Create, read, update, delete and list customers."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self,
+        client: Client,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._client = client
-        self._create = client.register_script(_CREATE)
-        self._update = client.register_script(_UPDATE)
-        self._delete = client.register_script(_DELETE)
+        self._clock = clock
+        self._writer = DurableWriter(client, wait_replicas, wait_timeout_ms)
+        self._create = client.register_script(_script_source("create"))
+        self._create_idempotent = client.register_script(_script_source("create_idempotent"))
+        self._update = client.register_script(_script_source("update"))
+        self._delete = client.register_script(_script_source("delete"))
 
-    def create(self, fields: dict[str, str], now: datetime | None = None) -> StoredCustomer:
-        """Store a new customer with a fresh id and return it."""
-        moment = now or datetime.now(UTC)
-        stamp = _timestamp(moment)
-        record = {**fields, "created_at": stamp, "updated_at": stamp}
-        customer_id = str(uuid.uuid4())
-        self._client.zadd(INDEX_KEY, {_member(moment, customer_id): 0})
-        if not self._create(keys=[_key(customer_id)], args=_flatten(record)):
-            raise RuntimeError(f"customer id collision on {customer_id}")
-        return StoredCustomer(customer_id, record)
+    def create(self, fields: dict[str, str], idempotency: Idempotency | None = None) -> Created:
+        """Store a new customer and return it.
+
+        With an ``Idempotency-Key`` the id is derived from the key, so every
+        retry and every concurrent duplicate names the same ``customer:<id>``;
+        one script over that key and the key's record (same slot) creates the
+        customer exactly once and remembers the request for 24 h. A retry gets
+        the original customer back; the same key with another body is refused.
+        """
+        if idempotency is None:
+            return Created(self._create_new(str(uuid.uuid4()), fields), replayed=False)
+        customer_id = _id_for(idempotency)
+        record_key = _idempotency_key(customer_id)
+        recorded = self._client.get(record_key)
+        if recorded is not None:  # the common retry: no write at all
+            return self._replay(customer_id, recorded, idempotency)
+        moment = self._clock()
+        record = _record(fields, moment)
+        member = _member(moment, customer_id)
+        self._client.zadd(INDEX_KEY, {member: 0})
+        reply = self._writer.run(
+            self._create_idempotent,
+            keys=[_key(customer_id), record_key],
+            args=[_pack(idempotency.fingerprint, record), IDEMPOTENCY_TTL_SECONDS, *_flatten(record)],
+        )
+        if reply[0] == "created":
+            return Created(StoredCustomer(customer_id, record), replayed=False)
+        self._client.zrem(INDEX_KEY, member)  # a concurrent duplicate won
+        if reply[0] == "replay":
+            return self._replay(customer_id, reply[1], idempotency)
+        raise IdempotencyKeyReused("the key was used for a request more than 24 h ago")
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
@@ -147,23 +192,30 @@ class CustomerRepository:
             raise CustomerNotFound(customer_id)
         return StoredCustomer(customer_id, fields)
 
-    def update(self, customer_id: str, changes: dict[str, str], removed: list[str]) -> StoredCustomer:
-        """Set and remove fields of an existing customer, atomically; never create one."""
-        if not changes and not removed:
-            return self.get(customer_id)
-        record = {**changes, "updated_at": _timestamp(datetime.now(UTC))}
-        pairs = _flatten(record)
-        reply = self._update(keys=[_key(customer_id)], args=[len(record), *pairs, *removed])
-        if reply is None:
-            raise CustomerNotFound(customer_id)
-        return StoredCustomer(customer_id, dict(zip(reply[::2], reply[1::2], strict=True)))
+    def update(
+        self, customer_id: str, changes: dict[str, str], removed: list[str], if_match: list[str] | None = None
+    ) -> StoredCustomer:
+        """Set and remove fields of an existing customer, atomically; never create one.
 
-    def delete(self, customer_id: str) -> None:
-        """Delete the customer, then its index entry; raise ``CustomerNotFound``."""
-        created = self._delete(keys=[_key(customer_id)])
-        if created is None:
-            raise CustomerNotFound(customer_id)
-        moment = _parse_timestamp(created)
+        ``if_match`` lists the acceptable current ETags (``["*"]``: any);
+        ``None`` means no condition. Raise ``PreconditionFailed`` otherwise.
+        """
+        if not changes and not removed and if_match is None:
+            return self.get(customer_id)
+        record = {**changes, "updated_at": _timestamp(self._clock())} if changes or removed else {}
+        reply = self._writer.run(
+            self._update,
+            keys=[_key(customer_id)],
+            args=[_condition(if_match), len(record), *_flatten(record), *removed],
+        )
+        _raise_for(reply, customer_id)
+        return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
+
+    def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
+        """Delete the customer, then its index entry."""
+        reply = self._writer.run(self._delete, keys=[_key(customer_id)], args=[_condition(if_match)])
+        _raise_for(reply, customer_id)
+        moment = _parse_timestamp(reply[1])
         if moment is not None:
             self._client.zrem(INDEX_KEY, _member(moment, customer_id))
 
@@ -194,9 +246,9 @@ class CustomerRepository:
         now, so they have a place in the listing order.
         """
         done = 0
-        ids = (key.removeprefix("customer:") for key in self._client.scan_iter("customer:*", count=1000))
         batch: list[str] = []
-        for customer_id in ids:
+        for key in self._client.scan_iter("customer:*", count=1000):
+            customer_id = key.removeprefix("customer:")
             if normalize_id(customer_id) == customer_id:
                 batch.append(customer_id)
             if len(batch) >= batch_size:
@@ -214,8 +266,25 @@ class CustomerRepository:
         else:
             self._client.ping()
 
+    def _create_new(self, customer_id: str, fields: dict[str, str]) -> StoredCustomer:
+        moment = self._clock()
+        record = _record(fields, moment)
+        self._client.zadd(INDEX_KEY, {_member(moment, customer_id): 0})
+        if not self._writer.run(self._create, keys=[_key(customer_id)], args=_flatten(record)):
+            # Only a retry of this very write (after a lost reply) finds the key.
+            stored = self.get(customer_id)
+            if stored.fields.get("created_at") != record["created_at"]:
+                raise RuntimeError(f"customer id collision on {customer_id}")
+        return StoredCustomer(customer_id, record)
+
+    def _replay(self, customer_id: str, recorded: str, idempotency: Idempotency) -> Created:
+        fingerprint, record = _unpack(recorded)
+        if fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused("the key was used with a different request body")
+        return Created(StoredCustomer(customer_id, record), replayed=True)
+
     def _index_batch(self, ids: list[str]) -> int:
-        stamp = _timestamp(datetime.now(UTC))
+        stamp = _timestamp(self._clock())
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
             pipe.hsetnx(_key(customer_id), "created_at", stamp)
@@ -238,21 +307,66 @@ class CustomerRepository:
         pipe = self._client.pipeline(transaction=False)
         for member in members:
             pipe.hgetall(_key(member.split(":", 1)[1]))
-        live, orphans = [], []
-        cutoff = (time.time() - ORPHAN_GRACE_SECONDS) * 1_000_000
+        live, stale = [], []
+        cutoff = _member(self._clock() - timedelta(seconds=ORPHAN_GRACE_SECONDS), "")
         for member, fields in zip(members, pipe.execute(), strict=True):
-            micros, customer_id = member.split(":", 1)
-            if fields:
+            customer_id = member.split(":", 1)[1]
+            if fields and _indexed_as(fields, customer_id) in (member, None):
                 live.append(StoredCustomer(customer_id, fields))
-            elif int(micros) < cutoff:
-                orphans.append(member)
-        if orphans:
-            self._client.zrem(INDEX_KEY, *orphans)
+            elif member < cutoff:
+                stale.append(member)
+        if stale:
+            self._client.zrem(INDEX_KEY, *stale)
         return live
+
+
+def _indexed_as(fields: dict[str, str], customer_id: str) -> str | None:
+    """The index member this hash belongs under; None if its created_at is unreadable."""
+    moment = _parse_timestamp(fields.get("created_at", ""))
+    return _member(moment, customer_id) if moment else None
+
+
+def _raise_for(reply: list[str], customer_id: str) -> None:
+    if reply[0] == "missing":
+        raise CustomerNotFound(customer_id)
+    if reply[0] == "mismatch":
+        raise PreconditionFailed(reply[1])
+
+
+def _condition(if_match: list[str] | None) -> str:
+    if if_match is None:
+        return ""
+    if "*" in if_match:
+        return "*"
+    # Only well-formed tags reach the script; an empty list matches nothing.
+    return " ".join(tag for tag in if_match if _ETAG.match(tag)) or "-"
+
+
+def _id_for(idempotency: Idempotency) -> str:
+    digest = hashlib.sha256(f"{idempotency.scope}\0{idempotency.key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def _key(customer_id: str) -> str:
     return f"customer:{customer_id}"
+
+
+def _idempotency_key(customer_id: str) -> str:
+    return f"customers:idempotency:{{{_key(customer_id)}}}"
+
+
+def _record(fields: dict[str, str], moment: datetime) -> dict[str, str]:
+    stamp = _timestamp(moment)
+    return {**fields, "created_at": stamp, "updated_at": stamp}
+
+
+def _pack(fingerprint: str, record: dict[str, str]) -> str:
+    return json.dumps({"fingerprint": fingerprint, "customer": record}, separators=(",", ":"))
+
+
+def _unpack(recorded: str) -> tuple[str, dict[str, str]]:
+    data = json.loads(recorded)
+    return data["fingerprint"], data["customer"]
 
 
 def _member(moment: datetime, customer_id: str) -> str:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from flask_restful import Resource
 
 from app import json_codec, schemas
 from app.errors import Problem
-from app.repository import StoredCustomer, normalize_id
+from app.repository import Idempotency, StoredCustomer, normalize_id
 from app.store import repository
 
 _JSON = "application/json"
 _MERGE_PATCH = "application/merge-patch+json"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
 class CustomerList(Resource):
@@ -33,15 +36,20 @@ class CustomerList(Resource):
     def post(self) -> Any:
         """Create a customer."""
         fields = schemas.parse_create(_json_body(_JSON))
-        customer = repository().create(fields)
-        headers = {"Location": url_for("customer", customer_id=customer.id)}
-        return _with_etag(customer, 201, headers)
+        created = repository().create(fields, _idempotency(fields))
+        headers = {"Location": url_for("customer", customer_id=created.customer.id)}
+        if created.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return _with_etag(created.customer, 201, headers)
 
 
 class Customer(Resource):
     def get(self, customer_id: str) -> Any:
-        """Return one customer."""
-        return _with_etag(repository().get(_known_id(customer_id)), 200)
+        """Return one customer (304 if If-None-Match names its version)."""
+        customer = repository().get(_known_id(customer_id))
+        if request.if_none_match.contains_weak(customer.etag):
+            return "", 304, {"ETag": f'"{customer.etag}"'}
+        return _with_etag(customer, 200)
 
     def put(self, customer_id: str) -> Any:
         """Update the given fields of a customer; leave the others as they are."""
@@ -52,14 +60,14 @@ class Customer(Resource):
         return self._update(customer_id, _json_body(_JSON, _MERGE_PATCH))
 
     def delete(self, customer_id: str) -> Any:
-        """Delete a customer."""
-        repository().delete(_known_id(customer_id))
+        """Delete a customer (only the version If-Match names, if given)."""
+        repository().delete(_known_id(customer_id), _if_match())
         return "", 204
 
     def _update(self, customer_id: str, body: Any) -> Any:
         known = _known_id(customer_id)
         changes, removed = schemas.parse_patch(body)
-        customer = repository().update(known, changes, removed)
+        customer = repository().update(known, changes, removed, _if_match())
         if _prefers_representation():
             return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})
         return "", 204, {"ETag": f'"{customer.etag}"'}
@@ -84,6 +92,37 @@ def _known_id(raw: str) -> str:
     if customer_id is None:
         raise Problem(404, "No customer has this id.", kind="customer-not-found")
     return customer_id
+
+
+def _if_match() -> list[str] | None:
+    """The strong ETags of If-Match (["*"] for any); None when it is absent."""
+    if "If-Match" not in request.headers:
+        if current_app.config["REQUIRE_IF_MATCH"]:
+            raise Problem(
+                428,
+                "This service requires If-Match on writes: GET the customer and send its ETag.",
+                kind="precondition-required",
+            )
+        return None
+    if request.if_match.star_tag:
+        return ["*"]
+    return sorted(request.if_match.as_set(include_weak=False))
+
+
+def _idempotency(fields: dict[str, str]) -> Idempotency | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise Problem(
+            400,
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            kind="invalid-idempotency-key",
+        )
+    # The validated fields, not the raw bytes: the same request with other
+    # spacing or key order is the same request.
+    fingerprint = hashlib.sha256(json_codec.dumps(dict(sorted(fields.items()))).encode()).hexdigest()
+    return Idempotency(scope="", key=key, fingerprint=fingerprint)
 
 
 def _json_body(*media_types: str) -> Any:

@@ -35,6 +35,9 @@ class Settings:
     db_connect_timeout: float = 2.0
     db_socket_timeout: float = 2.0
     db_max_connections: int = 64
+    db_wait_replicas: int = 0
+    db_wait_timeout_ms: int = 500
+    require_if_match: bool = False
     data_dir: Path = Path("var")
     log_level: str = "INFO"
 
@@ -83,6 +86,9 @@ class Settings:
             db_connect_timeout=env.seconds("DB_CONNECT_TIMEOUT", cls.db_connect_timeout),
             db_socket_timeout=env.seconds("DB_SOCKET_TIMEOUT", cls.db_socket_timeout),
             db_max_connections=env.integer("DB_MAX_CONNECTIONS", cls.db_max_connections, 1, 10_000),
+            db_wait_replicas=env.integer("DB_WAIT_REPLICAS", cls.db_wait_replicas, 0, 16),
+            db_wait_timeout_ms=env.integer("DB_WAIT_TIMEOUT_MS", cls.db_wait_timeout_ms, 1, 60_000),
+            require_if_match=env.boolean("REQUIRE_IF_MATCH", default=False),
             data_dir=Path(env.text("DATA_DIR") or cls.data_dir),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )

@@ -29,7 +29,11 @@ class Store:
         if self._repository is None:
             with self._lock:
                 if self._repository is None:
-                    self._repository = CustomerRepository(build_client(self._settings))
+                    self._repository = CustomerRepository(
+                        build_client(self._settings),
+                        wait_replicas=self._settings.db_wait_replicas,
+                        wait_timeout_ms=self._settings.db_wait_timeout_ms,
+                    )
         return self._repository
 
 

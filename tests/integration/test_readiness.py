@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from tests.servers import free_port
+from tests.servers import StandaloneRedis, free_port
 from tests.service import REPO, Http, Service, service_environment
 
 
@@ -49,3 +49,19 @@ def test_container_healthcheck_probes_the_configured_port(on_standalone):
 
     assert probe(on_standalone.service.port) == 0
     assert probe(free_port()) == 1
+
+
+def test_a_service_started_before_its_database_recovers_by_itself(tmp_path):
+    database = StandaloneRedis(tmp_path / "redis")  # its port is chosen, nothing listens yet
+    env = {"REDIS_URL": database.url, "DB_CONNECT_TIMEOUT": "0.5", "DB_SOCKET_TIMEOUT": "0.5"}
+    with Service(env, tmp_path / "service.log") as service:
+        http = Http(service.url)
+        assert http.get("/readyz").status_code == 503
+        assert http.post("/customers", json={"name": "Early"}).status_code == 503
+        with database.start():
+            assert http.get("/readyz").status_code == 200
+            created = http.post("/customers", json={"name": "On time"})
+            assert created.status_code == 201
+            assert http.get(created.headers["Location"]).status_code == 200
+        # And down again: 503, not 500, and no hang.
+        assert http.get("/readyz").status_code == 503

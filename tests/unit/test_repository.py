@@ -10,7 +10,37 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.repository import INDEX_KEY, ORPHAN_GRACE_SECONDS, CustomerNotFound, InvalidCursor
+from app.repository import (
+    INDEX_KEY,
+    ORPHAN_GRACE_SECONDS,
+    CustomerNotFound,
+    CustomerRepository,
+    InvalidCursor,
+)
+
+
+class Clock:
+    """A clock that ticks 1 ms per reading and that a test can move forward."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def repository(redis_client, clock):
+    return CustomerRepository(redis_client, clock=clock)
 
 
 def sample_hash(redis_client, name: str) -> str:
@@ -47,10 +77,10 @@ def test_reindex_makes_sample_hashes_listable_and_is_idempotent(repository, redi
     assert redis_client.zcard(INDEX_KEY) == 7
 
 
-def test_old_orphan_entries_are_skipped_and_removed(repository, redis_client):
-    long_ago = datetime.now(UTC) - timedelta(seconds=ORPHAN_GRACE_SECONDS + 5)
-    orphan = repository.create({"name": "gone"}, now=long_ago)
-    live = repository.create({"name": "here"})
+def test_old_orphan_entries_are_skipped_and_removed(repository, redis_client, clock):
+    orphan = repository.create({"name": "gone"}).customer
+    clock.advance(ORPHAN_GRACE_SECONDS + 5)
+    live = repository.create({"name": "here"}).customer
     redis_client.delete(f"customer:{orphan.id}")  # as if the process died mid-delete
     assert [c.id for c in repository.list(10).customers] == [live.id]
     assert redis_client.zcard(INDEX_KEY) == 1
@@ -58,18 +88,18 @@ def test_old_orphan_entries_are_skipped_and_removed(repository, redis_client):
 
 def test_young_orphan_entries_are_skipped_but_kept(repository, redis_client):
     # A create in flight has its index entry before its hash: never remove it.
-    young = repository.create({"name": "in flight"})
+    young = repository.create({"name": "in flight"}).customer
     redis_client.delete(f"customer:{young.id}")
     assert repository.list(10).customers == []
     assert redis_client.zcard(INDEX_KEY) == 1
 
 
-def test_a_page_is_filled_past_orphans(repository, redis_client):
-    long_ago = datetime.now(UTC) - timedelta(seconds=ORPHAN_GRACE_SECONDS + 5)
+def test_a_page_is_filled_past_orphans(repository, redis_client, clock):
     for i in range(3):
-        gone = repository.create({"name": f"gone{i}"}, now=long_ago + timedelta(seconds=i))
+        gone = repository.create({"name": f"gone{i}"}).customer
         redis_client.delete(f"customer:{gone.id}")
-    live = [repository.create({"name": f"c{i}"}) for i in range(3)]
+    clock.advance(ORPHAN_GRACE_SECONDS + 5)
+    live = [repository.create({"name": f"c{i}"}).customer for i in range(3)]
     page = repository.list(2)
     assert [c.id for c in page.customers] == [live[0].id, live[1].id]
     assert [c.id for c in repository.list(2, page.next_cursor).customers] == [live[2].id]
