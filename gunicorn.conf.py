@@ -21,6 +21,11 @@ graceful_timeout = 30
 # Several services may run on one host (and tests run several at once); the
 # runtime control socket would sit at one shared path, and nothing uses it.
 control_socket_disable = True
+# Request size limits, enforced by gunicorn's parser before the app runs
+# (bodies are limited to 64 KiB by the app itself).
+limit_request_line = 8190  # the most gunicorn allows: longer lines get its plain-text 414
+limit_request_fields = 64
+limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()

@@ -11,8 +11,9 @@ from flask import Flask, Response, g, request
 from flask_restful import Api
 
 from app import cli, embedded, errors, json_codec
+from app.auth import ApiKeys
 from app.repository import CustomerRepository
-from app.resources import Customer, CustomerList, Health, Readiness
+from app.resources import Customer, CustomerList, Health, OpenApi, Readiness
 from app.settings import Settings
 from app.store import EXTENSION, Store
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["REQUIRE_IF_MATCH"] = settings.require_if_match
+    app.before_request(_assign_request_id)  # first: every response, even a 401, has one
     if repository is None and settings.embedded:
         if embedded.ensure_running(settings.data_dir):
             log.warning(embedded.notice(settings.data_dir))
@@ -49,8 +51,9 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     api.add_resource(Customer, "/customers/<customer_id>", endpoint="customer")
     api.add_resource(Health, "/healthz", endpoint="healthz")
     api.add_resource(Readiness, "/readyz", endpoint="readyz")
+    api.add_resource(OpenApi, "/openapi.json", endpoint="openapi")
     errors.register(app)
-    app.before_request(_assign_request_id)
+    ApiKeys(settings.api_keys).init_app(app)
     app.after_request(_common_headers)
     cli.register(app)
     return app

@@ -6,10 +6,10 @@ import hashlib
 import re
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 from flask_restful import Resource
 
-from app import json_codec, schemas
+from app import json_codec, openapi, schemas
 from app.errors import Problem
 from app.repository import Idempotency, StoredCustomer, normalize_id
 from app.store import repository
@@ -79,6 +79,12 @@ class Health(Resource):
         return {"status": "ok"}
 
 
+class OpenApi(Resource):
+    def get(self) -> Any:
+        """Serve the OpenAPI 3.1 document of this API."""
+        return openapi.document()
+
+
 class Readiness(Resource):
     def get(self) -> Any:
         """Say whether every primary of the database answers."""
@@ -106,7 +112,8 @@ def _if_match() -> list[str] | None:
         return None
     if request.if_match.star_tag:
         return ["*"]
-    return sorted(request.if_match.as_set(include_weak=False))
+    # An empty quoted tag ("") parses as None: it can match nothing, so drop it.
+    return sorted(tag for tag in request.if_match.as_set(include_weak=False) if tag)
 
 
 def _idempotency(fields: dict[str, str]) -> Idempotency | None:
@@ -122,7 +129,7 @@ def _idempotency(fields: dict[str, str]) -> Idempotency | None:
     # The validated fields, not the raw bytes: the same request with other
     # spacing or key order is the same request.
     fingerprint = hashlib.sha256(json_codec.dumps(dict(sorted(fields.items()))).encode()).hexdigest()
-    return Idempotency(scope="", key=key, fingerprint=fingerprint)
+    return Idempotency(scope=g.client_scope, key=key, fingerprint=fingerprint)
 
 
 def _json_body(*media_types: str) -> Any:

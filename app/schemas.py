@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
@@ -28,18 +29,26 @@ OPTIONAL_FIELDS = ("email", "phone", "address")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# JSON's \ud800-style escapes can smuggle lone surrogates, which no UTF-8 store can hold.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode text (no lone surrogates)")
+    return value
 
 
 def _no_control_characters(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
-    return value
+    return _text(value)
 
 
 def _no_control_characters_but_line_breaks(value: str) -> str:
     if _CONTROL_BUT_LINE_BREAKS.search(value):
         raise ValueError("must not contain control characters other than line breaks and tabs")
-    return value
+    return _text(value)
 
 
 def _json_number(value: Any) -> Any:
@@ -53,14 +62,31 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
+    Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}),
 ]
-Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+Email = Annotated[EmailStr, StringConstraints(max_length=254), AfterValidator(_text)]
 Phone = Annotated[str, StringConstraints(pattern=r"^[0-9 +\-().]{1,32}$")]
 Address = Annotated[
-    str, StringConstraints(max_length=500), AfterValidator(_no_control_characters_but_line_breaks)
+    str,
+    StringConstraints(max_length=500),
+    AfterValidator(_no_control_characters_but_line_breaks),
+    Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"}),
 ]
+_BALANCE_LIMIT = 10**15
 # 15 integer digits and 2 fractional ones: |balance| < 10^15, in cents.
-Balance = Annotated[Decimal, BeforeValidator(_json_number), Field(max_digits=17, decimal_places=2)]
+Balance = Annotated[
+    Decimal,
+    BeforeValidator(_json_number),
+    Field(max_digits=17, decimal_places=2),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": -_BALANCE_LIMIT,
+            "maximum": _BALANCE_LIMIT,
+            "description": "Exact decimal with at most 2 fractional digits.",
+        }
+    ),
+]
 
 
 class CustomerCreate(BaseModel):
@@ -72,7 +98,7 @@ class CustomerCreate(BaseModel):
     email: Email | None = None
     phone: Phone | None = None
     address: Address | None = None
-    balance: Balance = Decimal(0)
+    balance: Balance = Field(Decimal(0), json_schema_extra={"default": 0})
 
 
 class CustomerPatch(BaseModel):
@@ -80,11 +106,29 @@ class CustomerPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    # Not Optional: null cannot remove the name, so it fails like any non-string.
+    name: Name = None  # type: ignore[assignment]
     email: Email | None = None
     phone: Phone | None = None
     address: Address | None = None
     balance: Balance | None = None
+
+
+class CustomerView(BaseModel):
+    """A stored customer. Optional fields that are not set are null.
+
+    Values written by other programs are served as stored, so this schema is
+    looser than the input schemas.
+    """
+
+    id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+    name: str | None
+    email: str | None
+    phone: str | None
+    address: str | None
+    balance: Annotated[Decimal | None, WithJsonSchema({"type": ["number", "null"]})]
+    created_at: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
+    updated_at: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 
 
 class SchemaError(ValueError):
@@ -103,10 +147,10 @@ def parse_create(body: Any) -> dict[str, str]:
 
 def parse_patch(body: Any) -> tuple[dict[str, str], list[str]]:
     """Validate a merge patch; return (fields to set, fields to remove)."""
+    if isinstance(body, dict) and "name" in body and body["name"] is None:
+        raise SchemaError([{"field": "name", "message": "cannot be removed"}])
     model = _validate(CustomerPatch, body)
     given = model.model_dump(include=model.model_fields_set)
-    if "name" in given and given["name"] is None:
-        raise SchemaError([{"field": "name", "message": "cannot be removed"}])
     removed = sorted(name for name, value in given.items() if value is None)
     return encode({k: v for k, v in given.items() if v is not None}), removed
 
@@ -173,7 +217,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(100, ge=1, le=1000)
-    cursor: str | None = Field(None, min_length=1, max_length=200)
+    cursor: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,200}$")
 
 
 def parse_list_query(args: dict[str, str]) -> ListQuery:

@@ -9,6 +9,7 @@ value of a secret.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class Settings:
     db_wait_replicas: int = 0
     db_wait_timeout_ms: int = 500
     require_if_match: bool = False
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     data_dir: Path = Path("var")
     log_level: str = "INFO"
 
@@ -71,6 +73,7 @@ class Settings:
         if ca_file and not Path(ca_file).is_file():
             raise ConfigError(f"DBTLS_CA_FILE: no such file: {ca_file}")
         return cls(
+            api_keys=_api_keys(env),
             host=env.text("HOST") or cls.host,
             port=env.integer("PORT", cls.port, 1, 65535),
             web_concurrency=env.integer("WEB_CONCURRENCY", cls.web_concurrency, 1, 256),
@@ -92,6 +95,32 @@ class Settings:
             data_dir=Path(env.text("DATA_DIR") or cls.data_dir),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
+
+
+_API_KEY = re.compile(r"^[A-Za-z0-9._~+/=-]{16,256}$")
+
+
+def _api_keys(env: _Reader) -> tuple[str, ...]:
+    inline, path = env.text("API_KEYS"), env.text("API_KEYS_FILE")
+    if inline and path:
+        raise ConfigError("API_KEYS: set either API_KEYS or API_KEYS_FILE, not both")
+    if path:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as error:
+            raise ConfigError(f"API_KEYS_FILE: cannot read {path}: {error.strerror}") from None
+        keys = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        name = "API_KEYS_FILE"
+    else:
+        keys = [key.strip() for key in (inline or "").split(",") if key.strip()]
+        name = "API_KEYS"
+    for number, key in enumerate(keys, 1):
+        if not _API_KEY.match(key):
+            # Never echo the key: say which one, and what is wrong.
+            raise ConfigError(f"{name}: key {number} must be 16-256 characters of A-Z a-z 0-9 . _ ~ + / = -")
+    if (path or inline) and not keys:
+        raise ConfigError(f"{name}: no keys found")
+    return tuple(keys)
 
 
 class _Reader:

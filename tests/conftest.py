@@ -8,6 +8,7 @@ import pytest
 from app import create_app
 from app.repository import CustomerRepository
 from app.settings import Settings
+from tests.figures import FIGURES
 
 
 @pytest.fixture
@@ -30,3 +31,11 @@ def app(repository: CustomerRepository):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what the tests measured (fuzzing counts, fault figures)."""
+    for section, lines in FIGURES.items():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)

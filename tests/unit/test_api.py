@@ -6,6 +6,8 @@ is checked against real servers in tests/integration.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 ADA = {
@@ -254,3 +256,12 @@ def test_request_id_is_echoed_or_generated(client):
 def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+@pytest.mark.parametrize("field", ["name", "address", "email"])
+def test_lone_surrogates_are_422_not_500(client, field):
+    # Found by schemathesis: "\udad1" is valid JSON but not storable text.
+    body = {"name": "A", field: "x\udad1y" if field != "email" else "a\udad1@example.com"}
+    response = client.post("/customers", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 422
+    assert field in [error["field"] for error in response.get_json()["errors"]]

@@ -1,0 +1,240 @@
+"""The OpenAPI 3.1 document, built from the schema models the service validates with."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from app.schemas import CustomerCreate, CustomerPatch, CustomerView, ListQuery
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_ID = {
+    "name": "customer_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The customer's UUID; anything else is simply not found (404).",
+}
+_ETAG = {"ETag": {"schema": {"type": "string"}, "description": "Strong validator of the stored customer."}}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Write only if the customer's current ETag is listed (or `*`).",
+}
+_PATCH_SCHEMA = {"schema": {"$ref": _REF.format(model="CustomerPatch")}}
+_PUT_BODY = {"required": True, "content": {"application/json": _PATCH_SCHEMA}}
+_PATCH_BODY = {
+    "required": True,
+    "content": {"application/json": _PATCH_SCHEMA, "application/merge-patch+json": _PATCH_SCHEMA},
+}
+
+
+# gunicorn's HTTP parser answers these itself, in plain text, before the app
+# sees the request (limits in gunicorn.conf.py).
+_GUNICORN = {
+    "414": {"description": "Request line longer than 8190 bytes (answered by gunicorn)."},
+    "431": {"description": "Too many or too large header fields (answered by gunicorn)."},
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): _PROBLEM for status in statuses} | _GUNICORN
+
+
+def _customer(status: str, description: str, **headers: Any) -> dict[str, Any]:
+    return {
+        status: {
+            "description": description,
+            "headers": {**_ETAG, **headers},
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="CustomerView")}}},
+        }
+    }
+
+
+def _update(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": [
+            _ID,
+            _IF_MATCH,
+            {
+                "name": "Prefer",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "`return=representation` for a 200 with the customer.",
+            },
+        ],
+        "requestBody": body,
+        "responses": {
+            "204": {"description": "Updated.", "headers": _ETAG},
+            **_customer("200", "Updated, with Prefer: return=representation."),
+            **_errors(400, 401, 404, 412, 413, 415, 422, 428, 503),
+        },
+    }
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document served at ``/openapi.json``."""
+    schemas: dict[str, Any] = {}
+    for model, mode in (
+        (CustomerCreate, "validation"),
+        (CustomerPatch, "validation"),
+        (CustomerView, "serialization"),
+    ):
+        schemas[model.__name__] = model.model_json_schema(mode=mode, ref_template=_REF)
+    query = ListQuery.model_json_schema()["properties"]
+    create_body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="CustomerCreate")}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "customers",
+            "version": "1",
+            "description": "Customer records stored in Redis. Errors are RFC 9457 problem details.",
+        },
+        "components": {
+            "schemas": {**schemas, "Problem": _problem_schema()},
+            "responses": {
+                "Problem": {
+                    "description": "An error (RFC 9457).",
+                    "content": {
+                        "application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}
+                    },
+                }
+            },
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Needed when the service is run with API_KEYS.",
+                }
+            },
+        },
+        "security": [{"apiKey": []}, {}],
+        "paths": {
+            "/customers": {
+                "get": {
+                    "summary": "List customers, oldest first",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "required": False, "schema": query["limit"]},
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
+                            "description": "Opaque: from the previous page's Link header.",
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of customers.",
+                            "headers": {
+                                "Link": {
+                                    "schema": {"type": "string"},
+                                    "description": 'The next page: <url>; rel="next".',
+                                }
+                            },
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "array",
+                                        "items": {"$ref": _REF.format(model="CustomerView")},
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 503),
+                    },
+                },
+                "post": {
+                    "summary": "Create a customer",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "Retries with the same key and body create nothing.",
+                        }
+                    ],
+                    "requestBody": create_body,
+                    "responses": {
+                        **_customer(
+                            "201",
+                            "Created (or, for a retried Idempotency-Key, created before).",
+                            Location={"schema": {"type": "string"}},
+                        ),
+                        **_errors(400, 401, 413, 415, 422, 503),
+                    },
+                },
+            },
+            "/customers/{customer_id}": {
+                "get": {
+                    "summary": "Get a customer",
+                    "parameters": [
+                        _ID,
+                        {
+                            "name": "If-None-Match",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        **_customer("200", "The customer."),
+                        "304": {"description": "Not modified.", "headers": _ETAG},
+                        **_errors(401, 404, 503),
+                    },
+                },
+                "put": _update("Update the given fields", _PUT_BODY),
+                "patch": _update("Apply a JSON Merge Patch", _PATCH_BODY),
+                "delete": {
+                    "summary": "Delete a customer",
+                    "parameters": [_ID, _IF_MATCH],
+                    "responses": {"204": {"description": "Deleted."}, **_errors(401, 404, 412, 428, 503)},
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "security": [{}],
+                    "responses": {"200": {"description": "The process answers."}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "security": [{}],
+                    "responses": {"200": {"description": "Every primary answered PING."}, **_errors(503)},
+                }
+            },
+        },
+    }
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    }
