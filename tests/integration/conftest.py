@@ -1,6 +1,10 @@
 """Real servers for the integration tests: a 6-node Redis Cluster, a standalone
 Redis, and a gunicorn process in front of each, started once per session.
 
+The services connect as an ACL user with exactly the rule of ``app.acl``
+(on every cluster node), so the whole suite proves that least privilege is
+enough; the tests themselves inspect Redis as the default user.
+
 Nothing here skips: without redis-server these fixtures fail (scripts/test
 installs it).
 """
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
+from app.acl import access_string
 from tests.servers import LocalCluster, StandaloneRedis
 from tests.service import REPO, Http, Service, service_environment
 
@@ -22,6 +27,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+APP_USER = "customers-app"
+APP_PASSWORD = "app-secret-0123456789"
+LEAST_PRIVILEGE = {"user": f"{APP_USER} {access_string()} >{APP_PASSWORD}"}
 
 
 @dataclass
@@ -34,26 +44,44 @@ class Backend:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    with LocalCluster(tmp_path_factory.mktemp("cluster")).start() as started:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), extra_config=LEAST_PRIVILEGE).start() as started:
         yield started
 
 
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory):
-    with StandaloneRedis(tmp_path_factory.mktemp("standalone")).start() as started:
+    with StandaloneRedis(
+        tmp_path_factory.mktemp("standalone"), extra_config=LEAST_PRIVILEGE
+    ).start() as started:
         yield started
+
+
+def cluster_env(cluster: LocalCluster) -> dict[str, str]:
+    """How the service reaches ``cluster``: as the least-privilege user."""
+    return {
+        "DBHOST": "127.0.0.1",
+        "DBPORT": str(cluster.ports[0]),
+        "DBTLS": "false",
+        "DBUSERNAME": APP_USER,
+        "DBPASSWORD": APP_PASSWORD,
+    }
+
+
+def standalone_env(standalone: StandaloneRedis) -> dict[str, str]:
+    """How the service reaches ``standalone``: as the least-privilege user."""
+    return {"REDIS_URL": f"redis://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{standalone.port}"}
 
 
 @pytest.fixture(scope="session")
 def cluster_service(cluster, tmp_path_factory):
-    env = {"DBHOST": "127.0.0.1", "DBPORT": str(cluster.ports[0]), "DBTLS": "false"}
+    env = cluster_env(cluster)
     with Service(env, tmp_path_factory.mktemp("logs") / "cluster-service.log", workers=4) as service:
         yield service
 
 
 @pytest.fixture(scope="session")
 def standalone_service(standalone, tmp_path_factory):
-    env = {"REDIS_URL": standalone.url}
+    env = standalone_env(standalone)
     with Service(env, tmp_path_factory.mktemp("logs") / "standalone-service.log", workers=4) as service:
         yield service
 

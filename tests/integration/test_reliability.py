@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from app.repository import etag_of
+from tests.integration.conftest import LEAST_PRIVILEGE, cluster_env, standalone_env
 from tests.servers import LocalCluster
 from tests.service import Http, Service
 
@@ -83,7 +84,7 @@ def test_an_etag_changes_when_another_program_changes_the_hash(backend):
 
 def test_require_if_match(standalone, tmp_path):
     standalone.client().flushall()
-    with Service({"REDIS_URL": standalone.url, "REQUIRE_IF_MATCH": "true"}, tmp_path / "s.log") as service:
+    with Service({**standalone_env(standalone), "REQUIRE_IF_MATCH": "true"}, tmp_path / "s.log") as service:
         http = Http(service.url)
         created = create(http)
         location = created.headers["Location"]
@@ -128,14 +129,8 @@ def primary_and_replica_of(cluster: LocalCluster, key: str):
 
 
 def test_with_db_wait_replicas_a_write_the_replica_did_not_get_is_not_acknowledged(tmp_path):
-    with LocalCluster(tmp_path / "cluster").start() as cluster:
-        env = {
-            "DBHOST": "127.0.0.1",
-            "DBPORT": str(cluster.ports[0]),
-            "DBTLS": "false",
-            "DB_WAIT_REPLICAS": "1",
-            "DB_WAIT_TIMEOUT_MS": "300",
-        }
+    with LocalCluster(tmp_path / "cluster", extra_config=LEAST_PRIVILEGE).start() as cluster:
+        env = {**cluster_env(cluster), "DB_WAIT_REPLICAS": "1", "DB_WAIT_TIMEOUT_MS": "300"}
         with Service(env, tmp_path / "service.log") as service:
             http = Http(service.url)
             ids = [create(http, {"name": f"c{i}"}).json()["id"] for i in range(30)]
@@ -176,7 +171,7 @@ def test_with_db_wait_replicas_a_write_the_replica_did_not_get_is_not_acknowledg
 
 def test_sigterm_lets_in_flight_requests_finish(standalone, tmp_path):
     standalone.client().flushall()
-    with Service({"REDIS_URL": standalone.url}, tmp_path / "s.log", workers=4) as service:
+    with Service(standalone_env(standalone), tmp_path / "s.log", workers=4) as service:
         http = Http(service.url)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: create(Http(service.url), {"name": f"c{i}"}), range(1000)))
