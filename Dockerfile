@@ -3,6 +3,8 @@
 #   docker run -p 8080:8080 -e DBHOST=clustercfg.xxx.memorydb.amazonaws.com \
 #     -e DBUSERNAME=app -e DBPASSWORD=... customers
 # With no DBHOST/REDIS_URL it serves from the embedded store in /data.
+# Nothing is written outside /data (and /dev/shm), so --read-only works.
+# No secret is baked in: pass DBPASSWORD, API_KEYS (or API_KEYS_FILE) at run time.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build

@@ -7,6 +7,7 @@ reads it, so a bad variable stops the master at once with one clear line.
 import sys
 
 from app import embedded
+from app.redis_client import TlsError, check_tls
 from app.settings import ConfigError, Settings
 
 try:
@@ -26,13 +27,19 @@ control_socket_disable = True
 limit_request_line = 8190  # the most gunicorn allows: longer lines get its plain-text 414
 limit_request_fields = 64
 limit_request_field_size = 8190
+# Worker heartbeats in memory, not /tmp: the container can run with --read-only.
+worker_tmp_dir = "/dev/shm"
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 
 
 def on_starting(server):
-    """Start the embedded store in the master, once, before any worker forks."""
+    """Check TLS to the database, or start the embedded store: once, before any fork."""
+    try:
+        check_tls(_settings)
+    except TlsError as error:
+        sys.exit(f"configuration error: {error}")
     if _settings.embedded and embedded.ensure_running(_settings.data_dir):
         server.log.warning(embedded.notice(_settings.data_dir))
 

@@ -11,15 +11,32 @@ from __future__ import annotations
 KEY_PATTERNS = ("customer:*", "customers:*")
 COMMANDS = (
     # customer hashes, in requests and in the Lua scripts
-    "hgetall", "hset", "hdel", "hget", "hsetnx", "exists", "del",
+    "hgetall",
+    "hset",
+    "hdel",
+    "hget",
+    "hsetnx",
+    "exists",
+    "del",
     # the idempotency records and the listing index
-    "get", "set", "zadd", "zrem", "zrange",
+    "get",
+    "set",
+    "zadd",
+    "zrem",
+    "zrange",
     # the scripts themselves (redis-py loads them on NOSCRIPT)
-    "evalsha", "script|load", "script|exists",
+    "evalsha",
+    "script|load",
+    "script|exists",
     # DB_WAIT_REPLICAS, /readyz, cluster detection (INFO cluster)
-    "wait", "ping", "info",
+    "wait",
+    "ping",
+    "info",
     # the cluster client's discovery of slots and command key positions
-    "cluster|slots", "cluster|shards", "cluster|nodes", "command",
+    "cluster|slots",
+    "cluster|shards",
+    "cluster|nodes",
+    "command",
     # flask customers reindex
     "scan",
 )

@@ -111,7 +111,7 @@ def to_problem(error: BaseException) -> Problem:
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         return Problem(error.code, _http_detail(error), headers=headers)
     if isinstance(error, _UNAVAILABLE):
-        log.warning("database unavailable: %s", type(error).__name__)
+        log.warning("database unavailable (request %s): %s", g.get("request_id"), error)
         return Problem(
             503,
             "The database is unavailable; retry shortly.",

@@ -6,6 +6,7 @@ and a connection pool must never be shared across a fork.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import redis
@@ -54,15 +55,57 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
         options["username"] = settings.db_username
     if settings.db_password:
         options["password"] = settings.db_password
-    tls = settings.db_tls if settings.db_host else settings.redis_url.startswith("rediss://")
-    if settings.db_host and tls:
+    if settings.db_host and settings.db_tls:
         options["ssl"] = True
-    if tls:
+    if _uses_tls(settings):
         # Verification is never switched off: a wrong CA fails the connection.
         options["ssl_cert_reqs"] = "required"
         if settings.db_tls_ca_file:
             options["ssl_ca_certs"] = settings.db_tls_ca_file
+        if settings.db_tls_cert_file:  # for servers with tls-auth-clients yes
+            options["ssl_certfile"] = settings.db_tls_cert_file
+            options["ssl_keyfile"] = settings.db_tls_key_file
     return options
+
+
+class TlsError(RuntimeError):
+    """The TLS handshake with the database failed: a fault of configuration."""
+
+
+def check_tls(settings: Settings) -> None:
+    """Fail fast on a TLS handshake that can never succeed (wrong CA, no TLS).
+
+    An unreachable database is not an error here: the service starts and
+    answers 503 until it is back. A certificate that does not verify is.
+    """
+    if settings.embedded or not _uses_tls(settings):
+        return
+    options = {**_connection_options(settings), "retry": None}
+    options.pop("max_connections")
+    if settings.redis_url:
+        probe = redis.Redis.from_url(settings.redis_url, **options)
+    else:
+        probe = redis.Redis(host=settings.db_host, port=settings.db_port, **options)
+    try:
+        probe.ping()
+    except redis.ConnectionError as error:
+        cause = error.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise TlsError(
+                f"DBTLS_CA_FILE: the database's certificate does not verify: {cause.verify_message}"
+            ) from None
+        if isinstance(cause, ssl.SSLError):
+            raise TlsError(f"DBTLS: the TLS handshake with the database failed: {cause.reason}") from None
+    except redis.RedisError:
+        pass  # reached the server over TLS; anything else is for requests to report
+    finally:
+        probe.close()
+
+
+def _uses_tls(settings: Settings) -> bool:
+    if settings.db_host:
+        return settings.db_tls
+    return bool(settings.redis_url and settings.redis_url.startswith("rediss://"))
 
 
 def _retry_policy() -> Retry:

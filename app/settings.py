@@ -32,6 +32,8 @@ class Settings:
     db_password: str | None = field(default=None, repr=False)
     db_tls: bool = False
     db_tls_ca_file: str | None = None
+    db_tls_cert_file: str | None = None
+    db_tls_key_file: str | None = None
     redis_cluster: str = "auto"
     db_connect_timeout: float = 2.0
     db_socket_timeout: float = 2.0
@@ -69,9 +71,11 @@ class Settings:
             raise ConfigError("REDIS_URL: set either REDIS_URL or DBHOST, not both")
         if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss"):
             raise ConfigError("REDIS_URL: must start with redis:// or rediss://")
-        ca_file = env.text("DBTLS_CA_FILE")
-        if ca_file and not Path(ca_file).is_file():
-            raise ConfigError(f"DBTLS_CA_FILE: no such file: {ca_file}")
+        ca_file, cert_file, key_file = (
+            env.file(name) for name in ("DBTLS_CA_FILE", "DBTLS_CERT_FILE", "DBTLS_KEY_FILE")
+        )
+        if bool(cert_file) != bool(key_file):
+            raise ConfigError("DBTLS_CERT_FILE: set both DBTLS_CERT_FILE and DBTLS_KEY_FILE, or neither")
         return cls(
             api_keys=_api_keys(env),
             host=env.text("HOST") or cls.host,
@@ -85,6 +89,8 @@ class Settings:
             # MemoryDB only speaks TLS, so a named host means TLS unless told otherwise.
             db_tls=env.boolean("DBTLS", default=db_host is not None),
             db_tls_ca_file=ca_file,
+            db_tls_cert_file=cert_file,
+            db_tls_key_file=key_file,
             redis_cluster=env.choice("REDIS_CLUSTER", "auto", ("auto", "true", "false")),
             db_connect_timeout=env.seconds("DB_CONNECT_TIMEOUT", cls.db_connect_timeout),
             db_socket_timeout=env.seconds("DB_SOCKET_TIMEOUT", cls.db_socket_timeout),
@@ -132,6 +138,12 @@ class _Reader:
     def text(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
         return value or None
+
+    def file(self, name: str) -> str | None:
+        path = self.text(name)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name}: no such file: {path}")
+        return path
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.text(name)

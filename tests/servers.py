@@ -21,6 +21,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
+from tests.tls import Certificates
+
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 CLUSTER_CONFIG = {
@@ -94,12 +96,16 @@ def _free_cluster_port() -> int:
 class RedisNode:
     """One redis-server process with its own directory, redis.conf and log."""
 
-    def __init__(self, directory: Path, port: int, config: dict[str, str]) -> None:
+    def __init__(
+        self, directory: Path, port: int, config: dict[str, str], tls: Certificates | None = None
+    ) -> None:
         self.port = port
+        self.tls = tls
         self.dir = Path(directory).resolve()
         self.log_path = self.dir / "redis.log"
         self.config = {
             "port": str(port),
+            **(_tls_config(tls, port, cluster="cluster-enabled" in config) if tls else {}),
             "bind": "127.0.0.1",
             "dir": _quote(str(self.dir)),
             "logfile": _quote(str(self.log_path)),
@@ -179,7 +185,36 @@ class RedisNode:
             socket_timeout=1,
             socket_connect_timeout=1,
             retry=Retry(NoBackoff(), 0),
+            **tls_client_options(self.tls),
         )
+
+
+def _tls_config(tls: Certificates, port: int, cluster: bool) -> dict[str, str]:
+    """TLS only: no plaintext port; clients must present a certificate."""
+    config = {
+        "port": "0",
+        "tls-port": str(port),
+        "tls-cert-file": _quote(str(tls.server_cert)),
+        "tls-key-file": _quote(str(tls.server_key)),
+        "tls-ca-cert-file": _quote(str(tls.ca)),
+        "tls-auth-clients": "yes",
+        "tls-replication": "yes",
+    }
+    if cluster:
+        config["tls-cluster"] = "yes"
+    return config
+
+
+def tls_client_options(tls: Certificates | None) -> dict[str, object]:
+    """redis-py options to reach a TLS node as a verified client."""
+    if tls is None:
+        return {}
+    return {
+        "ssl": True,
+        "ssl_ca_certs": str(tls.ca),
+        "ssl_certfile": str(tls.client_cert),
+        "ssl_keyfile": str(tls.client_key),
+    }
 
 
 def _quote(path: str) -> str:
@@ -222,10 +257,13 @@ class _Managed:
 class StandaloneRedis(_Managed):
     """A single non-cluster redis-server in its own directory under workdir."""
 
-    def __init__(self, workdir: Path, extra_config: dict[str, str] | None = None):
+    def __init__(
+        self, workdir: Path, extra_config: dict[str, str] | None = None, tls: Certificates | None = None
+    ):
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}"
-        self.node = RedisNode(Path(workdir) / f"redis-{self.port}", self.port, dict(extra_config or {}))
+        self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.node = RedisNode(Path(workdir) / f"redis-{self.port}", self.port, dict(extra_config or {}), tls)
 
     def start(self) -> StandaloneRedis:
         try:
@@ -239,7 +277,9 @@ class StandaloneRedis(_Managed):
         self.node.stop()
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, decode_responses=True, **tls_client_options(self.tls)
+        )
 
 
 class LocalCluster(_Managed):
@@ -255,14 +295,16 @@ class LocalCluster(_Managed):
         primaries: int = 3,
         replicas_per_primary: int = 1,
         extra_config: dict[str, str] | None = None,
+        tls: Certificates | None = None,
     ) -> None:
         self.primaries = primaries
+        self.tls = tls
         self.replicas = primaries * replicas_per_primary
         self.replicas_per_primary = replicas_per_primary
         config = {**CLUSTER_CONFIG, **(extra_config or {})}
         self.ports = [_free_cluster_port() for _ in range(primaries + self.replicas)]
-        self.nodes = [RedisNode(Path(workdir) / f"node-{p}", p, config) for p in self.ports]
-        self.url = f"redis://127.0.0.1:{self.ports[0]}"
+        self.nodes = [RedisNode(Path(workdir) / f"node-{p}", p, config, tls) for p in self.ports]
+        self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.ports[0]}"
         self._created = False
 
     def start(self) -> LocalCluster:
@@ -286,7 +328,7 @@ class LocalCluster(_Managed):
     def _create(self) -> None:
         addresses = [f"127.0.0.1:{port}" for port in self.ports]
         replicas = ["--cluster-replicas", str(self.replicas_per_primary)]
-        command = [_redis_cli_binary(), "--cluster", "create", *addresses, *replicas]
+        command = [_redis_cli_binary(), *self._cli_tls(), "--cluster", "create", *addresses, *replicas]
         result = subprocess.run(
             [*command, "--cluster-yes"],
             stdin=subprocess.DEVNULL,
@@ -299,12 +341,27 @@ class LocalCluster(_Managed):
             output = result.stdout + result.stderr
             raise RuntimeError(f"redis-cli --cluster create failed:\n{output}")
 
+    def _cli_tls(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            "--tls",
+            "--cacert",
+            str(self.tls.ca),
+            "--cert",
+            str(self.tls.client_cert),
+            "--key",
+            str(self.tls.client_key),
+        ]
+
     def stop(self) -> None:
         _stop_all(self.nodes)
 
     def client(self) -> RedisCluster:
         startup_nodes = [ClusterNode("127.0.0.1", port) for port in self.ports]
-        return RedisCluster(startup_nodes=startup_nodes, decode_responses=True)
+        return RedisCluster(
+            startup_nodes=startup_nodes, decode_responses=True, **tls_client_options(self.tls)
+        )
 
     def flushall(self) -> None:
         """FLUSHALL on every running primary; their replicas follow."""

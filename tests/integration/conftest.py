@@ -21,6 +21,7 @@ import redis
 from app.acl import access_string
 from tests.servers import LocalCluster, StandaloneRedis
 from tests.service import REPO, Http, Service, service_environment
+from tests.tls import Certificates, make_certificates
 
 
 def pytest_collection_modifyitems(items):
@@ -67,9 +68,43 @@ def cluster_env(cluster: LocalCluster) -> dict[str, str]:
     }
 
 
+def tls_cluster_env(cluster: LocalCluster, certificates: Certificates) -> dict[str, str]:
+    """How the service reaches a TLS-only cluster: verified, with a client certificate."""
+    return {
+        "DBHOST": "127.0.0.1",
+        "DBPORT": str(cluster.ports[0]),
+        "DBTLS": "true",
+        "DBTLS_CA_FILE": str(certificates.ca),
+        "DBTLS_CERT_FILE": str(certificates.client_cert),
+        "DBTLS_KEY_FILE": str(certificates.client_key),
+        "DBUSERNAME": APP_USER,
+        "DBPASSWORD": APP_PASSWORD,
+    }
+
+
 def standalone_env(standalone: StandaloneRedis) -> dict[str, str]:
     """How the service reaches ``standalone``: as the least-privilege user."""
     return {"REDIS_URL": f"redis://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{standalone.port}"}
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture(scope="session")
+def tls_cluster(certificates, tmp_path_factory):
+    """A TLS-only cluster (tls-cluster, tls-replication, client certificates required)."""
+    workdir = tmp_path_factory.mktemp("tls-cluster")
+    with LocalCluster(workdir, extra_config=LEAST_PRIVILEGE, tls=certificates).start() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def tls_cluster_service(tls_cluster, certificates, tmp_path_factory):
+    env = tls_cluster_env(tls_cluster, certificates)
+    with Service(env, tmp_path_factory.mktemp("logs") / "tls-cluster-service.log", workers=4) as service:
+        yield service
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +133,15 @@ def on_standalone(standalone, standalone_service) -> Backend:
     return Backend("standalone", Http(standalone_service.url), standalone.client(), standalone_service)
 
 
-@pytest.fixture(params=["cluster", "standalone"])
+@pytest.fixture
+def on_tls_cluster(tls_cluster, tls_cluster_service) -> Backend:
+    tls_cluster.flushall()
+    return Backend("tls-cluster", Http(tls_cluster_service.url), tls_cluster.client(), tls_cluster_service)
+
+
+@pytest.fixture(params=["cluster", "standalone", "tls_cluster"])
 def backend(request) -> Backend:
-    """Each test using this runs once against the cluster and once against standalone Redis."""
+    """Each test using this runs against the cluster, a standalone Redis, and a TLS-only cluster."""
     return request.getfixturevalue(f"on_{request.param}")
 
 

@@ -89,7 +89,10 @@ def test_status_codes_and_headers(backend):
     problem = is_problem(http.post("/customers", json={"name": "Ada", "shoe_size": 9}), 422)
     assert problem["errors"] == [{"field": "shoe_size", "message": "is not a known field"}]
     is_problem(http.get("/customers?limit=5000"), 400)
-    assert http.get("/healthz").json() == {"status": "ok"}
+    health = http.get("/healthz")
+    assert health.json() == {"status": "ok"}
+    assert not any(ch.isdigit() for ch in health.headers.get("Server", "")), "no version in Server"
+    assert health.headers["X-Content-Type-Options"] == "nosniff"
     assert http.get("/readyz").json() == {"status": "ready"}
 
 
