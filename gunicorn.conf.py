@@ -28,7 +28,7 @@ limit_request_line = 8190  # the most gunicorn allows: longer lines get its plai
 limit_request_fields = 64
 limit_request_field_size = 8190
 # Worker heartbeats in memory, not /tmp: the container can run with --read-only.
-worker_tmp_dir = "/dev/shm"
+worker_tmp_dir = "/dev/shm"  # noqa: S108 (gunicorn only touches its heartbeat files here)
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
