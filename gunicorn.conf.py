@@ -7,6 +7,7 @@ reads it, so a bad variable stops the master at once with one clear line.
 import sys
 
 from app import embedded
+from app.auth import OPEN_API_WARNING
 from app.redis_client import TlsError, check_tls
 from app.settings import ConfigError, Settings
 
@@ -42,6 +43,8 @@ def on_starting(server):
         sys.exit(f"configuration error: {error}")
     if _settings.embedded and embedded.ensure_running(_settings.data_dir):
         server.log.warning(embedded.notice(_settings.data_dir))
+    if not _settings.api_keys:
+        server.log.warning(OPEN_API_WARNING)
 
 
 def on_exit(server):

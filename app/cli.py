@@ -1,23 +1,156 @@
-"""``flask --app wsgi customers ...``: maintenance commands."""
+"""``flask --app wsgi customers ...``: operators' commands.
+
+Progress goes to standard error, and only when it is a terminal, so output
+piped into a file or another program stays clean.
+"""
 
 from __future__ import annotations
 
-import click
-from flask import Flask
-from flask.cli import AppGroup
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TextIO
 
-from app.store import repository
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from redis.exceptions import RedisError
+
+from app import diagnostics, transfer
+from app.redis_client import TlsError, check_tls
+from app.repository import StoredCustomer
+from app.settings import Settings
+from app.store import EXTENSION, repository
 
 customers = AppGroup("customers", help="Maintain the customer records.")
+
+
+class Progress:
+    """A count and a rate on one terminal line; silent when stderr is not a terminal."""
+
+    def __init__(self, verb: str) -> None:
+        self.verb = verb
+        self.count = 0
+        self.started = time.monotonic()
+        self._tty = sys.stderr.isatty()
+
+    def update(self, count: int) -> None:
+        self.count = count
+        if self._tty:
+            click.echo(f"\r{self.verb} {count:,} customers ({self.rate():,.0f}/s)", err=True, nl=False)
+
+    def rate(self) -> float:
+        return self.count / max(time.monotonic() - self.started, 1e-9)
+
+    def done(self) -> str:
+        if self._tty:
+            click.echo(err=True)
+        elapsed = time.monotonic() - self.started
+        return f"{self.verb} {self.count:,} customers in {elapsed:.1f} s ({self.rate():,.0f}/s)"
 
 
 @customers.command("reindex")
 def reindex() -> None:
     """Rebuild the listing index from every customer:* hash (safe to re-run)."""
-    count = 0
+    progress = Progress("indexed")
     for count in repository().reindex():
-        click.echo(f"indexed {count} customers", err=True)
-    click.echo(f"done: {count} customers indexed")
+        progress.update(count)
+    click.echo(progress.done(), err=True)
+
+
+@customers.command("export")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout)."
+)
+def export(output: Path | None) -> None:
+    """Write every customer as NDJSON, one JSON object per line (constant memory)."""
+    progress = Progress("exported")
+    count = 0
+    with click.open_file(str(output) if output else "-", "w", encoding="utf-8") as out:
+        for count, line in enumerate(transfer.export_lines(repository()), 1):
+            out.write(line)
+            if count % 1000 == 0:
+                progress.update(count)
+    progress.count = count
+    click.echo(progress.done(), err=True)
+
+
+@customers.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["ndjson", "csv"]), help="Default: from the file name.")
+@click.option(
+    "--strict", is_flag=True, help="Reject the whole file if any record is bad (nothing is written)."
+)
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+def import_(source: Path, fmt: str | None, strict: bool, batch_size: int) -> None:
+    """Load customers from NDJSON or CSV, validated like the API; safe to re-run (by id)."""
+    fmt = fmt or ("csv" if source.suffix.lower() == ".csv" else "ndjson")
+    if strict and str(source) == "-":
+        raise click.UsageError("--strict reads the file twice: give a file, not standard input")
+    bad: list[transfer.BadRecord] = []
+
+    def good_records(stream: TextIO) -> Iterator[StoredCustomer]:
+        for number, raw in transfer.read_records(stream, fmt):
+            checked = transfer.validate(number, raw)
+            if isinstance(checked, transfer.BadRecord):
+                bad.append(checked)
+                click.echo(f"line {checked.line}: {checked.message}", err=True)
+            else:
+                yield checked
+
+    if strict:  # a first pass that writes nothing
+        with click.open_file(str(source), encoding="utf-8") as stream:
+            for _ in good_records(stream):
+                pass
+        if bad:
+            raise click.ClickException(f"{len(bad)} bad records: nothing imported (--strict)")
+    progress = Progress("imported")
+    with click.open_file(str(source), encoding="utf-8") as stream:
+        for count in transfer.import_records(repository(), good_records(stream), batch_size):
+            progress.update(count)
+    click.echo(progress.done() + (f"; {len(bad)} bad records skipped" if bad else ""), err=True)
+
+
+@customers.command("check-config")
+def check_config() -> None:
+    """Show the effective settings, then check the database: topology, TLS, permissions."""
+    settings = current_app.extensions[EXTENSION].settings
+    for name, value in settings.describe():
+        click.echo(f"{name:20} {value}")
+    click.echo(f"\ndatabase: {settings.database_label}")
+    report = diagnostics.Report()
+    try:
+        check_tls(settings)
+        client = repository().client
+        client.ping()
+        report.lines.append(_tls_line(settings))
+        diagnostics.topology(client, report)
+        diagnostics.permissions(client, report)
+    except TlsError as error:
+        report.problems.append(str(error))
+    except RedisError as error:
+        report.problems.append(f"cannot use the database: {type(error).__name__}: {error}")
+    _print(report.lines)
+    if report.problems:
+        _print(f"PROBLEM: {problem}" for problem in report.problems)
+        raise SystemExit(1)
+    click.echo("OK: the service can work with this database")
+
+
+def _tls_line(settings: Settings) -> str:
+    if settings.embedded:
+        return "TLS: not used (embedded store on a unix socket)"
+    if not settings.db_tls and not (settings.redis_url or "").startswith("rediss://"):
+        return "TLS: off"
+    ca = settings.db_tls_ca_file or "the system CAs"
+    client_cert = "with" if settings.db_tls_cert_file else "without"
+    return f"TLS: on, server certificate verified against {ca}, {client_cert} a client certificate"
+
+
+def _print(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 def register(app: Flask) -> None:

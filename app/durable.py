@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import (
     AskError,
+    ClusterDownError,
     ConnectionError,
     MovedError,
     RedisClusterException,
@@ -41,36 +44,56 @@ class WriteNotDurable(Exception):
 
 
 class DurableWriter:
-    """Run a write script, then ``WAIT`` for replicas, on one connection."""
+    """Run write commands, then ``WAIT`` for replicas, on one connection."""
 
     def __init__(self, client: Client, replicas: int, timeout_ms: int) -> None:
         self._client = client
         self._replicas = replicas
         self._timeout_ms = timeout_ms
 
-    def run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
-        """Return the script's reply once ``replicas`` replicas have the write."""
+    def run_script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Return the script's reply once enough replicas have its writes."""
         if self._replicas == 0:
             return script(keys=keys, args=args)
-        attempt = 1
-        while True:
+        return self._run(keys[0], lambda pipe: script(keys=keys, args=args, client=pipe))
+
+    def run(self, key: str, command: Callable[[Any], Any]) -> Any:
+        """Send one command on ``key``, ``command(client_or_pipeline)``; return its reply."""
+        if self._replicas == 0:
+            return command(self._client)
+        return self._run(key, command)
+
+    def _run(self, key: str, queue: Callable[[Pipeline], Any]) -> Any:
+        asking: redis.Redis | None = None
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
-                pipe = self._owner(keys[0]).pipeline(transaction=False)
-                script(keys=keys, args=args, client=pipe)
+                pipe = (asking or self._owner(key)).pipeline(transaction=False)
+                if asking is not None:
+                    pipe.execute_command("ASKING")  # applies to the one next command
+                queue(pipe)
                 pipe.wait(self._replicas, self._timeout_ms)
-                reply, confirmed = pipe.execute()
-                break
-            except (MovedError, AskError, TryAgainError, ConnectionError, TimeoutError):
-                # The slot moved or its primary is failing over: re-read the
-                # slot map and try the new owner, a bounded number of times.
+                *replies, confirmed = pipe.execute()
+            except AskError as error:
+                # The slot is migrating and this key already moved: ask the
+                # target node, as the cluster protocol says.
                 if attempt == _ATTEMPTS:
                     raise
+                asking = self._node(error.host, error.port)
+                continue
+            except (MovedError, TryAgainError, ClusterDownError, ConnectionError, TimeoutError):
+                # The slot moved, or a primary is failing over (the whole
+                # cluster answers CLUSTERDOWN until a replica takes over):
+                # re-read the slot map and retry, a bounded number of times.
+                if attempt == _ATTEMPTS:
+                    raise
+                asking = None
                 self._refresh_topology()
                 time.sleep(_BACKOFF_SECONDS * attempt)
-                attempt += 1
-        if confirmed < self._replicas:
-            raise WriteNotDurable(confirmed, self._replicas)
-        return reply
+                continue
+            if confirmed < self._replicas:
+                raise WriteNotDurable(confirmed, self._replicas)
+            return replies[1] if asking is not None else replies[0]
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _owner(self, key: str) -> redis.Redis:
         if isinstance(self._client, RedisCluster):
@@ -80,6 +103,16 @@ class DurableWriter:
                 node = self._client.get_node_from_key(key)
             return node.redis_connection
         return self._client
+
+    def _node(self, host: str, port: int) -> redis.Redis:
+        assert isinstance(self._client, RedisCluster)
+        node = self._client.get_node(host=host, port=port)
+        if node is None or node.redis_connection is None:
+            self._client.nodes_manager.initialize()
+            node = self._client.get_node(host=host, port=port)
+        if node is None or node.redis_connection is None:
+            raise ClusterDownError(f"no connection to {host}:{port}")
+        return node.redis_connection
 
     def _refresh_topology(self) -> None:
         # If the map cannot be read now, the next attempt fails the same way

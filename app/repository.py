@@ -58,6 +58,9 @@ from app.durable import DurableWriter
 from app.redis_client import Client
 
 INDEX_KEY = "customers:index"
+# Scratch keys that `flask customers check-config` writes and deletes again.
+SCRATCH_PREFIX = "customers:check:"
+SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
 ORPHAN_GRACE_SECONDS = 60
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _MAX_FILL_ROUNDS = 5
@@ -172,8 +175,8 @@ class CustomerRepository:
         moment = self._clock()
         record = _record(fields, moment)
         member = _member(moment, customer_id)
-        self._client.zadd(INDEX_KEY, {member: 0})
-        reply = self._writer.run(
+        self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
+        reply = self._writer.run_script(
             self._create_idempotent,
             keys=[_key(customer_id), record_key],
             args=[_pack(idempotency.fingerprint, record), IDEMPOTENCY_TTL_SECONDS, *_flatten(record)],
@@ -202,8 +205,8 @@ class CustomerRepository:
         """
         if not changes and not removed and if_match is None:
             return self.get(customer_id)
-        record = {**changes, "updated_at": _timestamp(self._clock())} if changes or removed else {}
-        reply = self._writer.run(
+        record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
+        reply = self._writer.run_script(
             self._update,
             keys=[_key(customer_id)],
             args=[_condition(if_match), len(record), *_flatten(record), *removed],
@@ -213,7 +216,7 @@ class CustomerRepository:
 
     def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
         """Delete the customer, then its index entry."""
-        reply = self._writer.run(self._delete, keys=[_key(customer_id)], args=[_condition(if_match)])
+        reply = self._writer.run_script(self._delete, keys=[_key(customer_id)], args=[_condition(if_match)])
         _raise_for(reply, customer_id)
         moment = _parse_timestamp(reply[1])
         if moment is not None:
@@ -259,6 +262,49 @@ class CustomerRepository:
             done += self._index_batch(batch)
             yield done
 
+    def scan(self, batch_size: int = 1000) -> Iterator[list[StoredCustomer]]:
+        """Every ``customer:<uuid>`` hash, indexed or not, in batches.
+
+        SCAN walks every primary; memory stays at one batch, whatever the total.
+        """
+        batch: list[str] = []
+        for key in self._client.scan_iter("customer:*", count=batch_size):
+            customer_id = key.removeprefix("customer:")
+            if normalize_id(customer_id) == customer_id:
+                batch.append(customer_id)
+            if len(batch) >= batch_size:
+                yield self._read_many(batch)
+                batch = []
+        if batch:
+            yield self._read_many(batch)
+
+    def restore(self, customers: list[StoredCustomer]) -> None:
+        """Write customers exactly as given (ids and timestamps too), one pipeline per batch.
+
+        Re-running with the same customers leaves the same data: the index
+        entry is added first, then each hash gets the given fields and loses
+        the service's fields that are not given. Every step is single-key, so
+        a reader sees the old or the new customer, never a missing one.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            moment = _parse_timestamp(customer.fields.get("created_at", ""))
+            if moment is not None:
+                pipe.zadd(INDEX_KEY, {_member(moment, customer.id): 0})
+        pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            pipe.hset(_key(customer.id), mapping=customer.fields)
+            absent = [name for name in SERVICE_FIELDS if name not in customer.fields]
+            if absent:
+                pipe.hdel(_key(customer.id), *absent)
+        pipe.execute()
+
+    @property
+    def client(self) -> Client:
+        """The Redis client, for diagnostics (check-config) only."""
+        return self._client
+
     def ping(self) -> None:
         """Raise unless every primary answers."""
         if isinstance(self._client, RedisCluster):
@@ -269,8 +315,11 @@ class CustomerRepository:
     def _create_new(self, customer_id: str, fields: dict[str, str]) -> StoredCustomer:
         moment = self._clock()
         record = _record(fields, moment)
-        self._client.zadd(INDEX_KEY, {_member(moment, customer_id): 0})
-        if not self._writer.run(self._create, keys=[_key(customer_id)], args=_flatten(record)):
+        member = _member(moment, customer_id)
+        # With DB_WAIT_REPLICAS, the index entry is made durable too: an
+        # acknowledged customer must stay listable after a failover.
+        self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
+        if not self._writer.run_script(self._create, keys=[_key(customer_id)], args=_flatten(record)):
             # Only a retry of this very write (after a lost reply) finds the key.
             stored = self.get(customer_id)
             if stored.fields.get("created_at") != record["created_at"]:
@@ -284,7 +333,7 @@ class CustomerRepository:
         return Created(StoredCustomer(customer_id, record), replayed=True)
 
     def _index_batch(self, ids: list[str]) -> int:
-        stamp = _timestamp(self._clock())
+        stamp = timestamp(self._clock())
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
             pipe.hsetnx(_key(customer_id), "created_at", stamp)
@@ -300,6 +349,12 @@ class CustomerRepository:
         if members:
             self._client.zadd(INDEX_KEY, members)
         return len(members)
+
+    def _read_many(self, ids: list[str]) -> list[StoredCustomer]:
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hgetall(_key(customer_id))
+        return [StoredCustomer(i, fields) for i, fields in zip(ids, pipe.execute(), strict=True) if fields]
 
     def _read_live(self, members: list[str]) -> list[StoredCustomer]:
         if not members:
@@ -356,7 +411,7 @@ def _idempotency_key(customer_id: str) -> str:
 
 
 def _record(fields: dict[str, str], moment: datetime) -> dict[str, str]:
-    stamp = _timestamp(moment)
+    stamp = timestamp(moment)
     return {**fields, "created_at": stamp, "updated_at": stamp}
 
 
@@ -374,7 +429,8 @@ def _member(moment: datetime, customer_id: str) -> str:
     return f"{micros:016d}:{customer_id}"
 
 
-def _timestamp(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, fixed width: the form every stored timestamp has."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

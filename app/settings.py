@@ -61,6 +61,37 @@ class Settings:
         scheme = "rediss" if self.db_tls else "redis"
         return f"{scheme}://{self.db_host}:{self.db_port}"
 
+    def describe(self) -> list[tuple[str, str]]:
+        """(variable, effective value) for display: secrets are masked."""
+
+        def secret(value: object) -> str:
+            return "(set, hidden)" if value else "(unset)"
+
+        return [
+            ("HOST", self.host),
+            ("PORT", str(self.port)),
+            ("WEB_CONCURRENCY", str(self.web_concurrency)),
+            ("DBHOST", self.db_host or "(unset)"),
+            ("DBPORT", str(self.db_port)),
+            ("DBUSERNAME", self.db_username or "(unset)"),
+            ("DBPASSWORD", secret(self.db_password)),
+            ("REDIS_URL", self.database_label if self.redis_url else "(unset)"),
+            ("DBTLS", str(self.db_tls).lower()),
+            ("DBTLS_CA_FILE", self.db_tls_ca_file or "(system CAs)"),
+            ("DBTLS_CERT_FILE", self.db_tls_cert_file or "(unset)"),
+            ("DBTLS_KEY_FILE", self.db_tls_key_file or "(unset)"),
+            ("REDIS_CLUSTER", self.redis_cluster),
+            ("DB_CONNECT_TIMEOUT", str(self.db_connect_timeout)),
+            ("DB_SOCKET_TIMEOUT", str(self.db_socket_timeout)),
+            ("DB_MAX_CONNECTIONS", str(self.db_max_connections)),
+            ("DB_WAIT_REPLICAS", str(self.db_wait_replicas)),
+            ("DB_WAIT_TIMEOUT_MS", str(self.db_wait_timeout_ms)),
+            ("REQUIRE_IF_MATCH", str(self.require_if_match).lower()),
+            ("API_KEYS", f"{len(self.api_keys)} keys (hidden)" if self.api_keys else "(unset: API open)"),
+            ("DATA_DIR", str(self.data_dir)),
+            ("LOG_LEVEL", self.log_level),
+        ]
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: the process environment)."""

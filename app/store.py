@@ -20,7 +20,7 @@ EXTENSION = "customers.store"
 
 class Store:
     def __init__(self, settings: Settings, repository: CustomerRepository | None = None) -> None:
-        self._settings = settings
+        self.settings = settings
         self._repository = repository
         self._lock = threading.Lock()
 
@@ -30,9 +30,9 @@ class Store:
             with self._lock:
                 if self._repository is None:
                     self._repository = CustomerRepository(
-                        build_client(self._settings),
-                        wait_replicas=self._settings.db_wait_replicas,
-                        wait_timeout_ms=self._settings.db_wait_timeout_ms,
+                        build_client(self.settings),
+                        wait_replicas=self.settings.db_wait_replicas,
+                        wait_timeout_ms=self.settings.db_wait_timeout_ms,
                     )
         return self._repository
 

@@ -47,7 +47,9 @@ def test_several_workers_share_one_store_that_survives_restarts(tmp_path):
             assert http.get(f"/customers/{customer_id}").status_code == 200
         http.put(f"/customers/{ids[0]}", json={"balance": 0})
         assert len(embedded_processes(data_dir)) == 1, "exactly one server for one data directory"
-        assert "embedded store" in service.log()
+        log = service.log()
+        assert log.count("no database configured: serving from the embedded store") == 1
+        assert log.count("API_KEYS is not set") == 1, "said once, by the master, not by every worker"
     assert wait_for_no_embedded_processes(data_dir) == [], "stopping the service stops its store"
 
     with Service(env, tmp_path / "second.log", workers=2) as service:

@@ -74,11 +74,6 @@ def test_keys_are_never_logged(repository, caplog):
     assert "not-the-key-at-all" not in caplog.text
 
 
-def test_an_open_service_warns_at_start(repository, caplog):
-    create_app(Settings(), repository)
-    assert "API_KEYS is not set" in caplog.text
-
-
 def test_keys_from_a_file(tmp_path):
     path = tmp_path / "keys"
     path.write_text(f"# rotated 2026-11\n{KEY}\n\n{OTHER}\n")

@@ -1,0 +1,223 @@
+"""flask customers export / import / check-config, run as an operator would,
+against real servers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+
+from app import json_codec
+from app.acl import access_string
+from tests.figures import record
+from tests.integration.conftest import (
+    APP_PASSWORD,
+    LEAST_PRIVILEGE,
+    cluster_env,
+    standalone_env,
+    tls_cluster_env,
+)
+from tests.servers import LocalCluster, free_port
+from tests.service import REPO, service_environment
+
+ROUND_TRIP_CUSTOMERS = 100_000
+
+
+def flask(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", *args],
+        cwd=REPO,
+        env=service_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def customer_lines(count: int, seed: int = 1) -> list[str]:
+    """NDJSON lines of valid customers, with every optional field sometimes absent."""
+    rng = random.Random(seed)
+    return [
+        json_codec.dumps(
+            {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "name": f"Customer {i} Ünïcode",
+                "email": f"c{i}@example.com" if i % 3 else None,
+                "phone": f"+1 555 {i:07d}" if i % 2 else None,
+                "address": f"{i} Main St\nSpringfield" if i % 5 else None,
+                "balance": Decimal(rng.randint(-(10**8), 10**8)) / 100,
+                "created_at": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i % 10**6:06d}Z",
+            }
+        )
+        + "\n"
+        for i in range(count)
+    ]
+
+
+def every_hash(client) -> dict[str, dict[str, str]]:
+    keys = sorted(client.scan_iter("customer:*", count=1000))
+    found = {}
+    for start in range(0, len(keys), 1000):
+        pipe = client.pipeline(transaction=False)
+        for key in keys[start : start + 1000]:
+            pipe.hgetall(key)
+        found.update(zip(keys[start : start + 1000], pipe.execute(), strict=True))
+    return found
+
+
+def throughput(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_export_then_import_into_an_empty_cluster_is_exact(cluster, tmp_path):
+    cluster.flushall()
+    source = tmp_path / "source.ndjson"
+    source.write_text("".join(customer_lines(ROUND_TRIP_CUSTOMERS)))
+    loaded = flask(cluster_env(cluster), "import", str(source))
+    record("data tools", f"import {ROUND_TRIP_CUSTOMERS:,} (cluster): {throughput(loaded)}")
+
+    exported_file = tmp_path / "export.ndjson"
+    exported = flask(cluster_env(cluster), "export", "--output", str(exported_file))
+    record("data tools", f"export (cluster): {throughput(exported)}")
+    assert exported_file.read_text().count("\n") == ROUND_TRIP_CUSTOMERS
+
+    with LocalCluster(tmp_path / "empty", extra_config=LEAST_PRIVILEGE).start() as empty:
+        restored = flask(cluster_env(empty), "import", str(exported_file))
+        record("data tools", f"import of the export (empty cluster): {throughput(restored)}")
+        with cluster.client() as source_client, empty.client() as copy_client:
+            original, copy = every_hash(source_client), every_hash(copy_client)
+            assert len(original) == ROUND_TRIP_CUSTOMERS
+            assert copy == original  # every key, every field, every value
+            index = copy_client.zrange("customers:index", 0, -1)
+            assert len(index) == ROUND_TRIP_CUSTOMERS
+            assert index == source_client.zrange("customers:index", 0, -1)
+
+
+def test_bad_records_are_reported_by_line_and_skipped_or_reject_the_file(standalone, tmp_path):
+    standalone.client().flushall()
+    good = customer_lines(3)
+    path = tmp_path / "mixed.ndjson"
+    path.write_text(
+        good[0]
+        + '{"id": "not-a-uuid", "name": "A"}\n'
+        + good[1]
+        + "{oops\n"
+        + json.dumps({"id": str(uuid.uuid4()), "name": "B", "balance": 1.234})
+        + "\n"
+        + good[2]
+    )
+    env = standalone_env(standalone)
+
+    strict = flask(env, "import", "--strict", str(path))
+    assert strict.returncode != 0
+    assert "line 2: id: must be a UUID" in strict.stderr
+    assert "line 4: not JSON" in strict.stderr
+    assert "line 5: balance:" in strict.stderr
+    assert "nothing imported" in strict.stderr
+    assert list(standalone.client().scan_iter("customer:*")) == []
+
+    lenient = flask(env, "import", str(path))
+    assert lenient.returncode == 0
+    assert "3 bad records skipped" in lenient.stderr
+    assert len(list(standalone.client().scan_iter("customer:*"))) == 3
+
+
+def test_import_is_idempotent_by_id_and_reads_csv(standalone, tmp_path):
+    client = standalone.client()
+    client.flushall()
+    rows = [json_codec.loads(line.encode()) for line in customer_lines(50, seed=7)]
+    path = tmp_path / "customers.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, ["id", "name", "email", "phone", "address", "balance", "created_at"])
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    env = standalone_env(standalone)
+    assert flask(env, "import", str(path)).returncode == 0
+    first = every_hash(client)
+    assert flask(env, "import", str(path)).returncode == 0
+    second = every_hash(client)
+    assert len(first) == 50
+    # Same customers, same fields; only updated_at (not in the file: "now") may move.
+    strip = {k: {f: v for f, v in h.items() if f != "updated_at"} for k, h in first.items()}
+    assert strip == {k: {f: v for f, v in h.items() if f != "updated_at"} for k, h in second.items()}
+    assert client.zcard("customers:index") == 50
+    some = rows[4]
+    assert (
+        client.hget(f"customer:{some['id']}", "balance") == str(some["balance"]).rstrip("0").rstrip(".")
+        or "0"
+    )
+
+
+def test_progress_stays_quiet_when_stderr_is_not_a_terminal(standalone, tmp_path):
+    standalone.client().flushall()
+    path = tmp_path / "few.ndjson"
+    path.write_text("".join(customer_lines(2500)))
+    result = flask(standalone_env(standalone), "import", str(path))
+    assert "\r" not in result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("imported")]
+    assert len(progress) == 1, "only the summary, no running count"
+    assert progress[0].startswith("imported 2,500 customers in")
+    exported = flask(standalone_env(standalone), "export")
+    assert len(exported.stdout.splitlines()) == 2500
+    assert all(line.startswith("{") for line in exported.stdout.splitlines())
+
+
+def test_check_config_reports_topology_tls_and_permissions(cluster):
+    result = flask(cluster_env(cluster), "check-config", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "cluster: 3 primaries, 3 replicas online" in out
+    assert "slots covered: 16384/16384" in out
+    assert "TLS: off" in out
+    assert "permissions: 23/23 commands allowed" in out
+    assert APP_PASSWORD not in out
+    assert "DBPASSWORD           (set, hidden)" in out
+
+
+def test_check_config_over_tls(tls_cluster, certificates):
+    result = flask(tls_cluster_env(tls_cluster, certificates), "check-config", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f"TLS: on, server certificate verified against {certificates.ca}, with a client certificate"
+        in result.stdout
+    )
+
+
+def test_check_config_names_the_commands_a_user_may_not_run(standalone):
+    admin = standalone.client()
+    admin.execute_command(
+        "ACL",
+        "SETUSER",
+        "narrow",
+        "reset",
+        *access_string().replace("+wait ", "").split(),
+        ">narrow-password-1234",
+    )
+    env = {"REDIS_URL": f"redis://narrow:narrow-password-1234@127.0.0.1:{standalone.port}"}
+    result = flask(env, "check-config", timeout=60)
+    assert result.returncode == 1
+    assert "PROBLEM: the database user may not run: wait" in result.stdout
+    assert not list(admin.scan_iter("customers:check:*")), "scratch keys are deleted"
+
+
+def test_check_config_fails_clearly_without_a_database():
+    env = {
+        "DBHOST": "127.0.0.1",
+        "DBPORT": str(free_port()),
+        "DBTLS": "false",
+        "REDIS_CLUSTER": "false",
+        "DB_CONNECT_TIMEOUT": "0.5",
+    }
+    started = time.monotonic()
+    result = flask(env, "check-config", timeout=60)
+    assert time.monotonic() - started < 20
+    assert result.returncode == 1
+    assert "PROBLEM: cannot use the database: ConnectionError" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
