@@ -8,8 +8,15 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-RUN python -m venv /opt/venv
+# python3: the official python images and Debian's python3 both have it.
+RUN python3 -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
+# Optional, for builds behind a TLS-intercepting proxy or a package mirror:
+#   --build-arg PIP_CERT=/etc/ssl/certs/ca-certificates.crt -v /etc/ssl/certs:/etc/ssl/certs:ro
+#   --build-arg PIP_INDEX_URL=https://mirror.example/simple
+# pip reads them from the environment; they exist in this build stage only.
+ARG PIP_CERT
+ARG PIP_INDEX_URL
 RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt
 
 FROM ${PYTHON_IMAGE}
