@@ -4,7 +4,11 @@ Values come from the environment through ``app.settings``, the one module that
 reads it, so a bad variable stops the master at once with one clear line.
 """
 
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from app import embedded
 from app.auth import OPEN_API_WARNING
@@ -15,6 +19,10 @@ try:
     _settings = Settings.from_env()
 except ConfigError as error:
     sys.exit(f"configuration error: {error}")
+
+# tmpfs, writable even when the container runs --read-only; gunicorn and
+# prometheus-client create their files here with private names and modes.
+_MEMORY = Path("/dev/shm")  # noqa: S108
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.web_concurrency
@@ -29,10 +37,28 @@ limit_request_line = 8190  # the most gunicorn allows: longer lines get its plai
 limit_request_fields = 64
 limit_request_field_size = 8190
 # Worker heartbeats in memory, not /tmp: the container can run with --read-only.
-worker_tmp_dir = "/dev/shm"  # noqa: S108 (gunicorn only touches its heartbeat files here)
+worker_tmp_dir = str(_MEMORY) if _MEMORY.is_dir() else None
 accesslog = "-"
 errorlog = "-"
+# JSON lines; the access log is the one line per request (app/logs.py).
+logger_class = "app.logs.GunicornLogger"
 loglevel = _settings.log_level.lower()
+
+
+# prometheus-client's multiprocess mode: every worker writes its samples to
+# files in one directory, /metrics adds them up. The variable must be set
+# before any worker imports prometheus_client, so here, in the master.
+_metrics_dir: Path | None = None
+if _settings.metrics_enabled:
+    if _settings.metrics_multiprocess_dir:
+        _metrics_dir = _settings.metrics_multiprocess_dir
+        shutil.rmtree(_metrics_dir, ignore_errors=True)  # no samples from an earlier run
+        _metrics_dir.mkdir(parents=True, mode=0o700)
+    else:
+        _metrics_dir = Path(
+            tempfile.mkdtemp(prefix="customers-metrics-", dir=_MEMORY if _MEMORY.is_dir() else None)
+        )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 
 def on_starting(server):
@@ -47,6 +73,16 @@ def on_starting(server):
         server.log.warning(OPEN_API_WARNING)
 
 
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges; its counters stay in the totals."""
+    if _metrics_dir is not None:
+        from prometheus_client import multiprocess  # noqa: PLC0415 (only once the variable is set)
+
+        multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+
+
 def on_exit(server):
-    """Stop the embedded store if this master started it."""
+    """Stop the embedded store if this master started it; remove the metrics files."""
     embedded.stop()
+    if _metrics_dir is not None and _settings.metrics_multiprocess_dir is None:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_restful import Api
 
-from app import cli, embedded, errors, json_codec
+from app import cli, embedded, errors, json_codec, logs, metrics
 from app.auth import ApiKeys
 from app.repository import CustomerRepository
 from app.resources import Customer, CustomerList, Health, OpenApi, Readiness
@@ -33,7 +33,7 @@ class CustomersApi(Api):
 def create_app(settings: Settings | None = None, repository: CustomerRepository | None = None) -> Flask:
     """Assemble the service; ``settings`` and ``repository`` are overrides for tests."""
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["REQUIRE_IF_MATCH"] = settings.require_if_match
@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     api.add_resource(Readiness, "/readyz", endpoint="readyz")
     api.add_resource(OpenApi, "/openapi.json", endpoint="openapi")
     errors.register(app)
-    ApiKeys(settings.api_keys).init_app(app)
+    ApiKeys(settings.api_keys, open_metrics=not settings.metrics_require_api_key).init_app(app)
+    metrics.init_app(app, settings)
     app.after_request(_common_headers)
     cli.register(app)
     return app
@@ -72,6 +73,9 @@ def _assign_request_id() -> None:
 
 
 def _common_headers(response: Response) -> Response:
+    # For gunicorn's access log line (app/logs.py): the route template, not the path.
+    request.environ[logs.ROUTE_ENVIRON_KEY] = request.url_rule.rule if request.url_rule else "unmatched"
+    request.environ[logs.REQUEST_ID_ENVIRON_KEY] = g.get("request_id", "-")
     if response.status_code in (204, 304):
         response.headers.pop("Content-Type", None)  # no body, so no type
     response.headers["X-Request-ID"] = g.get("request_id", "")

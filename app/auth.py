@@ -24,8 +24,9 @@ def _digest(key: str) -> bytes:
 
 
 class ApiKeys:
-    def __init__(self, keys: tuple[str, ...]) -> None:
+    def __init__(self, keys: tuple[str, ...], open_metrics: bool = True) -> None:
         self._digests = [_digest(key) for key in keys]
+        self._open = OPEN_ENDPOINTS | ({"metrics"} if open_metrics else set())
 
     def init_app(self, app: Flask) -> None:
         app.before_request(self.authenticate)
@@ -33,7 +34,7 @@ class ApiKeys:
     def authenticate(self) -> None:
         """Let the request through, or raise 401; note whose key it was."""
         g.client_scope = ""
-        if not self._digests or request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+        if not self._digests or request.endpoint in self._open or request.endpoint is None:
             return
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         candidate = _digest(token.strip())

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from app import json_codec
+from app import json_codec, metrics
 from app.durable import WriteNotDurable
 from app.repository import CustomerNotFound, IdempotencyKeyReused, InvalidCursor, PreconditionFailed
 from app.schemas import SchemaError
@@ -88,6 +88,7 @@ def to_problem(error: BaseException) -> Problem:
     if isinstance(error, CustomerNotFound):
         return Problem(404, "No customer has this id.", kind="customer-not-found")
     if isinstance(error, PreconditionFailed):
+        metrics.count("precondition_failed")
         return Problem(
             412,
             "If-Match does not name the current version of this customer.",
@@ -97,6 +98,7 @@ def to_problem(error: BaseException) -> Problem:
     if isinstance(error, IdempotencyKeyReused):
         return Problem(422, f"Idempotency-Key cannot be reused: {error}.", kind="idempotency-key-reused")
     if isinstance(error, WriteNotDurable):
+        metrics.count("write_not_durable")
         log.warning("write not confirmed durable: %s (request %s)", error, g.get("request_id"))
         return Problem(
             503,

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, g, request, url_for
 from flask_restful import Resource
 
-from app import json_codec, openapi, schemas
+from app import json_codec, metrics, openapi, schemas
 from app.errors import Problem
 from app.repository import Idempotency, StoredCustomer, normalize_id
 from app.store import repository
@@ -40,6 +40,7 @@ class CustomerList(Resource):
         headers = {"Location": url_for("customer", customer_id=created.customer.id)}
         if created.replayed:
             headers["Idempotent-Replayed"] = "true"
+            metrics.count("idempotent_replay")
         return _with_etag(created.customer, 201, headers)
 
 

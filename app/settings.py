@@ -42,6 +42,9 @@ class Settings:
     db_wait_timeout_ms: int = 500
     require_if_match: bool = False
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    metrics_enabled: bool = True
+    metrics_require_api_key: bool = False
+    metrics_multiprocess_dir: Path | None = None
     data_dir: Path = Path("var")
     log_level: str = "INFO"
 
@@ -129,9 +132,17 @@ class Settings:
             db_wait_replicas=env.integer("DB_WAIT_REPLICAS", cls.db_wait_replicas, 0, 16),
             db_wait_timeout_ms=env.integer("DB_WAIT_TIMEOUT_MS", cls.db_wait_timeout_ms, 1, 60_000),
             require_if_match=env.boolean("REQUIRE_IF_MATCH", default=False),
+            metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
+            metrics_require_api_key=env.boolean("METRICS_REQUIRE_API_KEY", default=False),
+            # prometheus-client's own variable: gunicorn.conf.py sets it for the workers.
+            metrics_multiprocess_dir=_optional_path(env.text("PROMETHEUS_MULTIPROC_DIR")),
             data_dir=Path(env.text("DATA_DIR") or cls.data_dir),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
+
+
+def _optional_path(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 _API_KEY = re.compile(r"^[A-Za-z0-9._~+/=-]{16,256}$")

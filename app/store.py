@@ -11,6 +11,7 @@ import threading
 
 from flask import current_app
 
+from app.metrics import InstrumentedRepository
 from app.redis_client import build_client
 from app.repository import CustomerRepository
 from app.settings import Settings
@@ -29,10 +30,13 @@ class Store:
         if self._repository is None:
             with self._lock:
                 if self._repository is None:
-                    self._repository = CustomerRepository(
+                    repository = CustomerRepository(
                         build_client(self.settings),
                         wait_replicas=self.settings.db_wait_replicas,
                         wait_timeout_ms=self.settings.db_wait_timeout_ms,
+                    )
+                    self._repository = (
+                        InstrumentedRepository(repository) if self.settings.metrics_enabled else repository
                     )
         return self._repository
 
