@@ -19,8 +19,8 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoPermissionError, ResponseError
 
 from app import acl
+from app.keys import SCRATCH_PREFIX
 from app.redis_client import Client
-from app.repository import SCRATCH_PREFIX
 
 CLUSTER_SLOTS = 16384
 

@@ -19,7 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from app import json_codec, metrics
 from app.durable import WriteNotDurable
-from app.repository import CustomerNotFound, IdempotencyKeyReused, InvalidCursor, PreconditionFailed
+from app.keys import InvalidCursor
+from app.repository import CustomerNotFound, IdempotencyKeyReused, PreconditionFailed
 from app.schemas import SchemaError
 
 log = logging.getLogger(__name__)

@@ -1,23 +1,6 @@
-"""Customers in Redis: the only code that knows the key layout.
+"""Customers in Redis: the only code that reads and writes them.
 
-Keys
-----
-``customer:<id>``
-    One hash per customer, every value a plain string: ``name``, ``email``,
-    ``phone``, ``address``, ``balance``, ``created_at``, ``updated_at``.
-    ``<id>`` is a lowercase UUID. Hashes written by the original sample (the
-    first five fields only) are read as they are.
-``customers:idempotency:{customer:<id>}``
-    For a customer created with an ``Idempotency-Key``: what that request
-    sent and got, kept 24 h. The hash tag puts it in the slot of
-    ``customer:<id>`` (a key without braces hashes whole), so one script can
-    check it and create the customer atomically; see ``create``.
-``customers:index``
-    A sorted set with every score 0, so members sort by bytes: each member is
-    ``<created_at in microseconds, 16 digits>:<id>``. Byte order is creation
-    order, and a page is ``ZRANGE customers:index (<last member> + BYLEX
-    LIMIT 0 n``: O(log N + n), whatever the number of customers, on one key,
-    so it works the same on a cluster as on one server.
+The key layout is in ``app/keys.py``, which only this module uses.
 
 Atomicity
 ---------
@@ -42,7 +25,6 @@ found; a younger one may belong to a create still in flight and is left alone.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -55,19 +37,25 @@ from pathlib import Path
 from redis.cluster import RedisCluster
 
 from app.durable import DurableWriter
+from app.keys import (
+    INDEX_KEY,
+    customer_key,
+    decode_cursor,
+    encode_cursor,
+    id_of_member,
+    idempotency_key,
+    index_member,
+    normalize_id,
+    parse_timestamp,
+    timestamp,
+)
 from app.redis_client import Client
 
-INDEX_KEY = "customers:index"
-# Scratch keys that `flask customers check-config` writes and deletes again.
-SCRATCH_PREFIX = "customers:check:"
 SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
 ORPHAN_GRACE_SECONDS = 60
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _MAX_FILL_ROUNDS = 5
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ETAG = re.compile(r"^[0-9a-f]{40}$")
-_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _LUA = Path(__file__).with_name("lua")
 
 
@@ -122,20 +110,10 @@ class IdempotencyKeyReused(Exception):
     """The key was used with another body, or for a request older than 24 h."""
 
 
-class InvalidCursor(ValueError):
-    """A listing cursor that this service did not hand out."""
-
-
 def etag_of(fields: dict[str, str]) -> str:
     """A strong validator of the stored hash, whoever wrote it (see lua/etag.lua)."""
     canonical = "".join(f"{len(k.encode())}:{k}{len(v.encode())}:{v}" for k, v in sorted(fields.items()))
     return hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
-
-
-def normalize_id(raw: str) -> str | None:
-    """Return the canonical id, or None for anything that is not a UUID."""
-    lowered = raw.lower()
-    return lowered if _ID.match(lowered) else None
 
 
 class CustomerRepository:
@@ -168,17 +146,17 @@ class CustomerRepository:
         if idempotency is None:
             return Created(self._create_new(str(uuid.uuid4()), fields), replayed=False)
         customer_id = _id_for(idempotency)
-        record_key = _idempotency_key(customer_id)
+        record_key = idempotency_key(customer_id)
         recorded = self._client.get(record_key)
         if recorded is not None:  # the common retry: no write at all
             return self._replay(customer_id, recorded, idempotency)
         moment = self._clock()
         record = _record(fields, moment)
-        member = _member(moment, customer_id)
+        member = index_member(moment, customer_id)
         self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
         reply = self._writer.run_script(
             self._create_idempotent,
-            keys=[_key(customer_id), record_key],
+            keys=[customer_key(customer_id), record_key],
             args=[_pack(idempotency.fingerprint, record), IDEMPOTENCY_TTL_SECONDS, *_flatten(record)],
         )
         if reply[0] == "created":
@@ -190,7 +168,7 @@ class CustomerRepository:
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
-        fields = self._client.hgetall(_key(customer_id))
+        fields = self._client.hgetall(customer_key(customer_id))
         if not fields:
             raise CustomerNotFound(customer_id)
         return StoredCustomer(customer_id, fields)
@@ -208,7 +186,7 @@ class CustomerRepository:
         record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
         reply = self._writer.run_script(
             self._update,
-            keys=[_key(customer_id)],
+            keys=[customer_key(customer_id)],
             args=[_condition(if_match), len(record), *_flatten(record), *removed],
         )
         _raise_for(reply, customer_id)
@@ -216,15 +194,17 @@ class CustomerRepository:
 
     def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
         """Delete the customer, then its index entry."""
-        reply = self._writer.run_script(self._delete, keys=[_key(customer_id)], args=[_condition(if_match)])
+        reply = self._writer.run_script(
+            self._delete, keys=[customer_key(customer_id)], args=[_condition(if_match)]
+        )
         _raise_for(reply, customer_id)
-        moment = _parse_timestamp(reply[1])
+        moment = parse_timestamp(reply[1])
         if moment is not None:
-            self._client.zrem(INDEX_KEY, _member(moment, customer_id))
+            self._client.zrem(INDEX_KEY, index_member(moment, customer_id))
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
         """Return up to ``limit`` customers created after ``cursor``, oldest first."""
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor) if cursor else None
         found: list[StoredCustomer] = []
         for _ in range(_MAX_FILL_ROUNDS):
             wanted = limit - len(found)
@@ -240,7 +220,7 @@ class CustomerRepository:
                 break
         # More entries remain (or orphans kept us from filling the page in a
         # bounded number of rounds): the client continues from here.
-        return Page(found, _encode_cursor(after) if after else None)
+        return Page(found, encode_cursor(after) if after else None)
 
     def reindex(self, batch_size: int = 500) -> Iterator[int]:
         """Index every ``customer:*`` hash; yield the running count per batch.
@@ -249,17 +229,8 @@ class CustomerRepository:
         now, so they have a place in the listing order.
         """
         done = 0
-        batch: list[str] = []
-        for key in self._client.scan_iter("customer:*", count=1000):
-            customer_id = key.removeprefix("customer:")
-            if normalize_id(customer_id) == customer_id:
-                batch.append(customer_id)
-            if len(batch) >= batch_size:
-                done += self._index_batch(batch)
-                batch = []
-                yield done
-        if batch:
-            done += self._index_batch(batch)
+        for ids in self._scan_ids(batch_size):
+            done += self._index_batch(ids)
             yield done
 
     def scan(self, batch_size: int = 1000) -> Iterator[list[StoredCustomer]]:
@@ -267,16 +238,8 @@ class CustomerRepository:
 
         SCAN walks every primary; memory stays at one batch, whatever the total.
         """
-        batch: list[str] = []
-        for key in self._client.scan_iter("customer:*", count=batch_size):
-            customer_id = key.removeprefix("customer:")
-            if normalize_id(customer_id) == customer_id:
-                batch.append(customer_id)
-            if len(batch) >= batch_size:
-                yield self._read_many(batch)
-                batch = []
-        if batch:
-            yield self._read_many(batch)
+        for ids in self._scan_ids(batch_size):
+            yield self._read_many(ids)
 
     def restore(self, customers: list[StoredCustomer]) -> None:
         """Write customers exactly as given (ids and timestamps too), one pipeline per batch.
@@ -288,16 +251,16 @@ class CustomerRepository:
         """
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
-            moment = _parse_timestamp(customer.fields.get("created_at", ""))
+            moment = parse_timestamp(customer.fields.get("created_at", ""))
             if moment is not None:
-                pipe.zadd(INDEX_KEY, {_member(moment, customer.id): 0})
+                pipe.zadd(INDEX_KEY, {index_member(moment, customer.id): 0})
         pipe.execute()
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
-            pipe.hset(_key(customer.id), mapping=customer.fields)
+            pipe.hset(customer_key(customer.id), mapping=customer.fields)
             absent = [name for name in SERVICE_FIELDS if name not in customer.fields]
             if absent:
-                pipe.hdel(_key(customer.id), *absent)
+                pipe.hdel(customer_key(customer.id), *absent)
         pipe.execute()
 
     @property
@@ -315,11 +278,11 @@ class CustomerRepository:
     def _create_new(self, customer_id: str, fields: dict[str, str]) -> StoredCustomer:
         moment = self._clock()
         record = _record(fields, moment)
-        member = _member(moment, customer_id)
+        member = index_member(moment, customer_id)
         # With DB_WAIT_REPLICAS, the index entry is made durable too: an
         # acknowledged customer must stay listable after a failover.
         self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
-        if not self._writer.run_script(self._create, keys=[_key(customer_id)], args=_flatten(record)):
+        if not self._writer.run_script(self._create, keys=[customer_key(customer_id)], args=_flatten(record)):
             # Only a retry of this very write (after a lost reply) finds the key.
             stored = self.get(customer_id)
             if stored.fields.get("created_at") != record["created_at"]:
@@ -336,24 +299,37 @@ class CustomerRepository:
         stamp = timestamp(self._clock())
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
-            pipe.hsetnx(_key(customer_id), "created_at", stamp)
+            pipe.hsetnx(customer_key(customer_id), "created_at", stamp)
         pipe.execute()
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
-            pipe.hget(_key(customer_id), "created_at")
+            pipe.hget(customer_key(customer_id), "created_at")
         members = {}
         for customer_id, created in zip(ids, pipe.execute(), strict=True):
-            moment = _parse_timestamp(created or "")
+            moment = parse_timestamp(created or "")
             if moment is not None:
-                members[_member(moment, customer_id)] = 0
+                members[index_member(moment, customer_id)] = 0
         if members:
             self._client.zadd(INDEX_KEY, members)
         return len(members)
 
+    def _scan_ids(self, batch_size: int) -> Iterator[list[str]]:
+        """Ids of every ``customer:<uuid>`` key (other ``customer:*`` keys are not ours)."""
+        batch: list[str] = []
+        for key in self._client.scan_iter(customer_key("*"), count=1000):
+            customer_id = key.removeprefix(customer_key(""))
+            if normalize_id(customer_id) == customer_id:
+                batch.append(customer_id)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
     def _read_many(self, ids: list[str]) -> list[StoredCustomer]:
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
-            pipe.hgetall(_key(customer_id))
+            pipe.hgetall(customer_key(customer_id))
         return [StoredCustomer(i, fields) for i, fields in zip(ids, pipe.execute(), strict=True) if fields]
 
     def _read_live(self, members: list[str]) -> list[StoredCustomer]:
@@ -361,24 +337,18 @@ class CustomerRepository:
             return []
         pipe = self._client.pipeline(transaction=False)
         for member in members:
-            pipe.hgetall(_key(member.split(":", 1)[1]))
+            pipe.hgetall(customer_key(id_of_member(member)))
         live, stale = [], []
-        cutoff = _member(self._clock() - timedelta(seconds=ORPHAN_GRACE_SECONDS), "")
+        cutoff = index_member(self._clock() - timedelta(seconds=ORPHAN_GRACE_SECONDS), "")
         for member, fields in zip(members, pipe.execute(), strict=True):
-            customer_id = member.split(":", 1)[1]
-            if fields and _indexed_as(fields, customer_id) in (member, None):
+            customer_id = id_of_member(member)
+            if fields and _belongs_under(member, fields, customer_id):
                 live.append(StoredCustomer(customer_id, fields))
             elif member < cutoff:
                 stale.append(member)
         if stale:
             self._client.zrem(INDEX_KEY, *stale)
         return live
-
-
-def _indexed_as(fields: dict[str, str], customer_id: str) -> str | None:
-    """The index member this hash belongs under; None if its created_at is unreadable."""
-    moment = _parse_timestamp(fields.get("created_at", ""))
-    return _member(moment, customer_id) if moment else None
 
 
 def _raise_for(reply: list[str], customer_id: str) -> None:
@@ -402,14 +372,6 @@ def _id_for(idempotency: Idempotency) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def _key(customer_id: str) -> str:
-    return f"customer:{customer_id}"
-
-
-def _idempotency_key(customer_id: str) -> str:
-    return f"customers:idempotency:{{{_key(customer_id)}}}"
-
-
 def _record(fields: dict[str, str], moment: datetime) -> dict[str, str]:
     stamp = timestamp(moment)
     return {**fields, "created_at": stamp, "updated_at": stamp}
@@ -424,37 +386,11 @@ def _unpack(recorded: str) -> tuple[str, dict[str, str]]:
     return data["fingerprint"], data["customer"]
 
 
-def _member(moment: datetime, customer_id: str) -> str:
-    micros = (moment - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros:016d}:{customer_id}"
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds, fixed width: the form every stored timestamp has."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_timestamp(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _flatten(record: dict[str, str]) -> list[str]:
     return [item for pair in record.items() for item in pair]
 
 
-def _encode_cursor(member: str) -> str:
-    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError:  # binascii.Error, non-ASCII input, bad UTF-8
-        raise InvalidCursor(cursor) from None
-    if not _MEMBER.match(member):
-        raise InvalidCursor(cursor)
-    return member
+def _belongs_under(member: str, fields: dict[str, str], customer_id: str) -> bool:
+    """Whether this hash's created_at names this index entry (or cannot be read)."""
+    moment = parse_timestamp(fields.get("created_at", ""))
+    return moment is None or index_member(moment, customer_id) == member

@@ -11,7 +11,8 @@ from flask_restful import Resource
 
 from app import json_codec, metrics, openapi, schemas
 from app.errors import Problem
-from app.repository import Idempotency, StoredCustomer, normalize_id
+from app.keys import normalize_id
+from app.repository import Idempotency, StoredCustomer
 from app.store import repository
 
 _JSON = "application/json"

@@ -16,7 +16,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
 from app import json_codec, schemas
-from app.repository import CustomerRepository, StoredCustomer, normalize_id, timestamp
+from app.keys import normalize_id, timestamp
+from app.repository import CustomerRepository, StoredCustomer
 
 CSV_COLUMNS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
 

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.keys import InvalidCursor
 from app.repository import (
     INDEX_KEY,
     ORPHAN_GRACE_SECONDS,
     CustomerNotFound,
     CustomerRepository,
-    InvalidCursor,
 )
 
 

@@ -1,0 +1,96 @@
+"""The key layout: every Redis key and index member the service writes.
+
+The repository builds every key from here; the resources, the data tools
+and check-config borrow only the id and timestamp formats and the scratch
+prefix, never a key.
+
+Keys
+----
+``customer:<id>``
+    One hash per customer, every value a plain string: ``name``, ``email``,
+    ``phone``, ``address``, ``balance``, ``created_at``, ``updated_at``.
+    ``<id>`` is a lowercase UUID. Hashes written by the original sample (the
+    first five fields only) are read as they are.
+``customers:idempotency:{customer:<id>}``
+    For a customer created with an ``Idempotency-Key``: what that request
+    sent and got, kept 24 h. The hash tag puts it in the slot of
+    ``customer:<id>`` (a key without braces hashes whole), so one script can
+    check it and create the customer atomically; see ``create``.
+``customers:index``
+    A sorted set with every score 0, so members sort by bytes: each member is
+    ``<created_at in microseconds, 16 digits>:<id>``. Byte order is creation
+    order, and a page is ``ZRANGE customers:index (<last member> + BYLEX
+    LIMIT 0 n``: O(log N + n), whatever the number of customers, on one key,
+    so it works the same on a cluster as on one server.
+``customers:check:<uuid>...``
+    Scratch keys that ``flask customers check-config`` writes and deletes.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime, timedelta
+
+INDEX_KEY = "customers:index"
+SCRATCH_PREFIX = "customers:check:"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class InvalidCursor(ValueError):
+    """A listing cursor that this service did not hand out."""
+
+
+def normalize_id(raw: str) -> str | None:
+    """Return the canonical id, or None for anything that is not a UUID."""
+    lowered = raw.lower()
+    return lowered if _ID.match(lowered) else None
+
+
+def customer_key(customer_id: str) -> str:
+    return f"customer:{customer_id}"
+
+
+def idempotency_key(customer_id: str) -> str:
+    """In the slot of ``customer:<id>``: its hash tag is that whole key."""
+    return f"customers:idempotency:{{{customer_key(customer_id)}}}"
+
+
+def index_member(moment: datetime, customer_id: str) -> str:
+    """``<microseconds since 1970, 16 digits>:<id>``: byte order is creation order."""
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros:016d}:{customer_id}"
+
+
+def id_of_member(member: str) -> str:
+    return member.split(":", 1)[1]
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, fixed width: the form every stored timestamp has."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def encode_cursor(member: str) -> str:
+    """Opaque to clients: the last index member of a page, base64url."""
+    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:  # binascii.Error, non-ASCII input, bad UTF-8
+        raise InvalidCursor(cursor) from None
+    if not _MEMBER.match(member):
+        raise InvalidCursor(cursor)
+    return member
