@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -37,7 +38,6 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["REQUIRE_IF_MATCH"] = settings.require_if_match
-    app.before_request(_assign_request_id)  # first: every response, even a 401, has one
     if repository is None and settings.embedded:
         if embedded.ensure_running(settings.data_dir):
             log.warning(embedded.notice(settings.data_dir))
@@ -53,9 +53,11 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     api.add_resource(Readiness, "/readyz", endpoint="readyz")
     api.add_resource(OpenApi, "/openapi.json", endpoint="openapi")
     errors.register(app)
-    ApiKeys(settings.api_keys, open_metrics=not settings.metrics_require_api_key).init_app(app)
-    metrics.init_app(app, settings)
-    app.after_request(_common_headers)
+    _add_hooks(
+        app,
+        ApiKeys(settings.api_keys, open_metrics=not settings.metrics_require_api_key),
+        metrics.init_app(app, settings),
+    )
     cli.register(app)
     return app
 
@@ -67,18 +69,31 @@ def _json_output(data: Any, code: int, headers: dict[str, str] | None = None) ->
     return response
 
 
-def _assign_request_id() -> None:
-    supplied = request.headers.get("X-Request-ID", "")
-    g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> None:
+    """One hook before and one after each request: every hook costs a dispatch."""
 
+    @app.before_request
+    def before() -> None:
+        g.started = time.perf_counter()
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        keys.authenticate()  # after the request id: a 401 carries one too
 
-def _common_headers(response: Response) -> Response:
-    # For gunicorn's access log line (app/logs.py): the route template, not the path.
-    request.environ[logs.ROUTE_ENVIRON_KEY] = request.url_rule.rule if request.url_rule else "unmatched"
-    request.environ[logs.REQUEST_ID_ENVIRON_KEY] = g.get("request_id", "-")
-    if response.status_code in (204, 304):
-        response.headers.pop("Content-Type", None)  # no body, so no type
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    @app.after_request
+    def after(response: Response) -> Response:
+        rule = request.url_rule
+        route = rule.rule if rule else "unmatched"
+        request_id = g.get("request_id", "-")
+        # For gunicorn's access log line (app/logs.py): the route template, not the path.
+        environ = request.environ
+        environ[logs.ROUTE_ENVIRON_KEY] = route
+        environ[logs.REQUEST_ID_ENVIRON_KEY] = request_id
+        if observed is not None and "started" in g:
+            observed.observe(request.method, route, response.status_code, time.perf_counter() - g.started)
+        headers = response.headers
+        if response.status_code in (204, 304):
+            headers.pop("Content-Type", None)  # no body, so no type
+        headers["X-Request-ID"] = request_id
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -68,5 +69,6 @@ class GunicornLogger(Logger):
             "bytes": getattr(resp, "sent", None),
             "request_id": environ.get(REQUEST_ID_ENVIRON_KEY, "-"),
             "remote_addr": environ.get("REMOTE_ADDR"),
+            "pid": os.getpid(),  # which worker answered
         }
         self.access_log.info("request", extra={"fields": fields})

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 from redis.exceptions import RedisError
 
 from app.settings import Settings
@@ -58,6 +58,26 @@ class Metrics:
             ["event"],
         )
 
+        # Labelled children, looked up once: .labels() validates on every call.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._operation_children: dict[str, Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_operation(self, operation: str, seconds: float) -> None:
+        """Record the duration of one repository call."""
+        child = self._operation_children.get(operation)
+        if child is None:
+            child = self._operation_children[operation] = self.redis_latency.labels(operation)
+        child.observe(seconds)
+
     def render(self, multiprocess_dir: Path | None) -> Response:
         """The text exposition of every process's metrics."""
         prom = self._prom
@@ -77,26 +97,15 @@ class _Process:
     metrics: Metrics | None = None
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Serve /metrics; time every request and count it by method, route template and status."""
+def init_app(app: Flask, settings: Settings) -> Metrics | None:
+    """Serve /metrics and return the metrics to observe requests with (None when off)."""
     if not settings.metrics_enabled:
-        return
+        return None
     if _Process.metrics is None:
         _Process.metrics = Metrics()
     registered = _Process.metrics
     app.add_url_rule("/metrics", "metrics", lambda: registered.render(settings.metrics_multiprocess_dir))
-
-    @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def observe(response: Response) -> Response:
-        if "started" in g:
-            route = request.url_rule.rule if request.url_rule else "unmatched"
-            registered.requests.labels(request.method, route, str(response.status_code)).inc()
-            registered.latency.labels(request.method, route).observe(time.perf_counter() - g.started)
-        return response
+    return registered
 
 
 class InstrumentedRepository:
@@ -104,12 +113,14 @@ class InstrumentedRepository:
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        # Wrap each public method once, not on every call.
+        for name in dir(inner):
+            attribute = getattr(type(inner), name, None)
+            if not name.startswith("_") and callable(attribute):
+                setattr(self, name, functools.partial(timed, name, getattr(inner, name)))
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if name.startswith("_") or not callable(attribute):
-            return attribute
-        return functools.partial(timed, name, attribute)
+        return getattr(self._inner, name)  # properties such as ``client``
 
 
 def count(event: str) -> None:
@@ -130,4 +141,4 @@ def timed(operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         registered.redis_errors.labels(operation, type(error).__name__).inc()
         raise
     finally:
-        registered.redis_latency.labels(operation).observe(time.perf_counter() - started)
+        registered.observe_operation(operation, time.perf_counter() - started)

@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Any
 
-from flask import current_app, g, request, url_for
+from flask import Response, current_app, g, request, url_for
 from flask_restful import Resource
 
 from app import json_codec, metrics, openapi, schemas
@@ -32,7 +32,7 @@ class CustomerList(Resource):
         if page.next_cursor:
             next_url = url_for("customers", limit=query.limit, cursor=page.next_cursor)
             headers["Link"] = f'<{next_url}>; rel="next"'
-        return [schemas.represent(c.id, c.fields) for c in page.customers], 200, headers
+        return _json([schemas.represent(c.id, c.fields) for c in page.customers], 200, headers)
 
     def post(self) -> Any:
         """Create a customer."""
@@ -50,7 +50,7 @@ class Customer(Resource):
         """Return one customer (304 if If-None-Match names its version)."""
         customer = repository().get(_known_id(customer_id))
         if request.if_none_match.contains_weak(customer.etag):
-            return "", 304, {"ETag": f'"{customer.etag}"'}
+            return _empty(304, {"ETag": f'"{customer.etag}"'})
         return _with_etag(customer, 200)
 
     def put(self, customer_id: str) -> Any:
@@ -64,7 +64,7 @@ class Customer(Resource):
     def delete(self, customer_id: str) -> Any:
         """Delete a customer (only the version If-Match names, if given)."""
         repository().delete(_known_id(customer_id), _if_match())
-        return "", 204
+        return _empty(204)
 
     def _update(self, customer_id: str, body: Any) -> Any:
         known = _known_id(customer_id)
@@ -72,26 +72,26 @@ class Customer(Resource):
         customer = repository().update(known, changes, removed, _if_match())
         if _prefers_representation():
             return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})
-        return "", 204, {"ETag": f'"{customer.etag}"'}
+        return _empty(204, {"ETag": f'"{customer.etag}"'})
 
 
 class Health(Resource):
     def get(self) -> Any:
         """Say the process is alive; touches no database."""
-        return {"status": "ok"}
+        return _json({"status": "ok"})
 
 
 class OpenApi(Resource):
     def get(self) -> Any:
         """Serve the OpenAPI 3.1 document of this API."""
-        return openapi.document()
+        return _json(openapi.document())
 
 
 class Readiness(Resource):
     def get(self) -> Any:
         """Say whether every primary of the database answers."""
         repository().ping()
-        return {"status": "ready"}
+        return _json({"status": "ready"})
 
 
 def _known_id(raw: str) -> str:
@@ -147,15 +147,22 @@ def _json_body(*media_types: str) -> Any:
         raise Problem(400, f"The request body is not valid JSON: {exc}", kind="malformed-json") from None
 
 
-def _with_etag(customer: StoredCustomer, status: int, headers: dict[str, str] | None = None) -> Any:
-    return (
+def _with_etag(customer: StoredCustomer, status: int, headers: dict[str, str] | None = None) -> Response:
+    return _json(
         schemas.represent(customer.id, customer.fields),
         status,
-        {
-            **(headers or {}),
-            "ETag": f'"{customer.etag}"',
-        },
+        {**(headers or {}), "ETag": f'"{customer.etag}"'},
     )
+
+
+# Resources return finished responses: Flask-RESTful passes them through
+# without its content negotiation, which measurably cost every request.
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json_codec.dumps(data), status, headers, mimetype="application/json")
+
+
+def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(None, status, headers)
 
 
 def _prefers_representation() -> bool:

@@ -37,6 +37,6 @@ def test_metrics_add_up_over_every_worker_and_logs_are_json_lines(standalone, tm
     assert len(posts) == 40
     assert {r["request_id"] for r in posts} == {f"trace-{i}" for i in range(40)}
     assert all(r["route"] == "/customers" and r["status"] == 201 and r["duration_ms"] > 0 for r in posts)
-    assert len({line["message"] for line in lines if "Booting worker" in line["message"]}) == 4
+    assert len({r["pid"] for r in posts}) >= 2, "the counts above came from several workers"
     assert "Secret Person" not in log, "no customer data in any log line"
     assert "hidden.mailbox" not in log

@@ -131,24 +131,24 @@ def primary_and_replica_of(cluster: LocalCluster, key: str):
 def test_with_db_wait_replicas_a_write_the_replica_did_not_get_is_not_acknowledged(tmp_path):
     with LocalCluster(tmp_path / "cluster", extra_config=LEAST_PRIVILEGE).start() as cluster:
         env = {**cluster_env(cluster), "DB_WAIT_REPLICAS": "1", "DB_WAIT_TIMEOUT_MS": "300"}
-        with Service(env, tmp_path / "service.log") as service:
+        with Service(env, tmp_path / "service.log") as service, cluster.client() as client:
             http = Http(service.url)
-            ids = [create(http, {"name": f"c{i}"}).json()["id"] for i in range(30)]
-            victim = ids[0]
-            _, replica = primary_and_replica_of(cluster, f"customer:{victim}")
-            same_shard = [
-                i
-                for i in ids
-                if cluster.client().get_node_from_key(f"customer:{i}").port
-                == cluster.client().get_node_from_key(f"customer:{victim}").port
-            ]
-            other_shard = next(i for i in ids if i not in same_shard)
 
-            owner = cluster.client().get_node_from_key(f"customer:{victim}").port
+            def shard(key: str) -> int:
+                return client.get_node_from_key(key).port
+
+            index_shard = shard("customers:index")
+            ids = [create(http, {"name": f"c{i}"}).json()["id"] for i in range(30)]
+            # A customer away from the index's shard, and one on a third shard.
+            victim = next(i for i in ids if shard(f"customer:{i}") != index_shard)
+            owner = shard(f"customer:{victim}")
+            elsewhere_id = next(i for i in ids if shard(f"customer:{i}") not in (owner, index_shard))
+            _, replica = primary_and_replica_of(cluster, f"customer:{victim}")
+
             replica.kill(signal.SIGSTOP)
             try:
                 refused = http.patch(f"/customers/{victim}", json={"balance": 99})
-                elsewhere = http.patch(f"/customers/{other_shard}", json={"balance": 99})
+                elsewhere = http.patch(f"/customers/{elsewhere_id}", json={"balance": 99})
                 posts = [http.post("/customers", json={"name": f"p{i}"}) for i in range(20)]
             finally:
                 replica.kill(signal.SIGCONT)
@@ -163,10 +163,21 @@ def test_with_db_wait_replicas_a_write_the_replica_did_not_get_is_not_acknowledg
             assert {p.status_code for p in posts} == {201, 503}
             for post in posts:
                 if post.status_code == 201:
-                    assert cluster.client().get_node_from_key(f"customer:{post.json()['id']}").port != owner
+                    assert shard(f"customer:{post.json()['id']}") != owner
             # Once the replica is back, the same write is acknowledged.
             assert http.patch(f"/customers/{victim}", json={"balance": 100}).status_code == 204
             assert http.get(f"/customers/{victim}").json()["balance"] == 100
+
+            # The listing index is made durable too: with the replica of its
+            # shard stalled, no create is acknowledged, whichever shard the
+            # customer itself lands on.
+            _, index_replica = primary_and_replica_of(cluster, "customers:index")
+            index_replica.kill(signal.SIGSTOP)
+            try:
+                creates = [http.post("/customers", json={"name": f"i{i}"}).status_code for i in range(3)]
+            finally:
+                index_replica.kill(signal.SIGCONT)
+            assert creates == [503, 503, 503]
 
 
 def test_sigterm_lets_in_flight_requests_finish(standalone, tmp_path):
