@@ -1,0 +1,118 @@
+"""The floor: the thinnest Python WSGI service that does the service's Redis work.
+
+The benchmark compares the real service with this callable under the same
+gunicorn settings, so the ratio measures what Flask, validation, the Lua
+scripts and the index cost, not what Python, gunicorn or Redis cost. It does
+exactly one Redis command per request where the service's job allows:
+
+* ``GET /customers/<id>``: one ``HGETALL customer:<id>``;
+* ``POST /customers``: one ``HSET`` (no validation, no index entry);
+* ``PATCH /customers/<id>``: one ``HSET`` of the given fields;
+* ``GET /customers?limit=N``: one ``ZRANGE customers:index ... BYLEX`` and one
+  pipeline of ``HGETALL`` (a page cannot be read with less);
+* ``GET /healthz``: no Redis, so the benchmark can wait for it.
+
+It reads ``DBHOST`` and ``DBPORT`` as the service does, and builds its cluster
+client lazily, in the worker after gunicorn's fork (a pool must not cross a
+fork). Responses are encoded with orjson.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import uuid
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import orjson
+from redis.cluster import RedisCluster
+
+_JSON = [("Content-Type", "application/json")]
+
+
+@functools.cache
+def redis_client() -> RedisCluster:
+    """The worker's cluster client, built on first use (after the fork), then kept."""
+    return RedisCluster(host=os.environ["DBHOST"], port=int(os.environ["DBPORT"]), decode_responses=True)
+
+
+def app(environ, start_response):
+    """Route by method and path with plain string checks: nothing else runs."""
+    method = environ["REQUEST_METHOD"]
+    path = environ["PATH_INFO"]
+    if path.startswith("/customers/"):
+        customer_id = path[len("/customers/") :]
+        if method == "GET":
+            return get_customer(customer_id, start_response)
+        if method == "PATCH":
+            return patch_customer(customer_id, read_json(environ), start_response)
+    elif path == "/customers":
+        if method == "GET":
+            return list_customers(environ.get("QUERY_STRING", ""), start_response)
+        if method == "POST":
+            return create_customer(read_json(environ), start_response)
+    elif path == "/healthz":
+        return respond(start_response, "200 OK", b'{"status":"ok"}')
+    return respond(start_response, "404 Not Found", b'{"status":404}')
+
+
+def get_customer(customer_id, start_response):
+    """One HGETALL."""
+    fields = redis_client().hgetall(f"customer:{customer_id}")
+    if not fields:
+        return respond(start_response, "404 Not Found", b'{"status":404}')
+    return respond(start_response, "200 OK", orjson.dumps({"id": customer_id, **fields}))
+
+
+def create_customer(body, start_response):
+    """One HSET of the body's fields and the two timestamps."""
+    customer_id = str(uuid.uuid4())
+    stamp = now()
+    fields = {name: str(value) for name, value in body.items()}
+    fields["created_at"] = fields["updated_at"] = stamp
+    redis_client().hset(f"customer:{customer_id}", mapping=fields)
+    headers = [("Location", f"/customers/{customer_id}")]
+    return respond(start_response, "201 Created", orjson.dumps({"id": customer_id, **fields}), headers)
+
+
+def patch_customer(customer_id, body, start_response):
+    """One HSET of the given fields and updated_at."""
+    fields = {name: str(value) for name, value in body.items()}
+    fields["updated_at"] = now()
+    redis_client().hset(f"customer:{customer_id}", mapping=fields)
+    start_response("204 No Content", [])
+    return [b""]
+
+
+def list_customers(query, start_response):
+    """One ZRANGE BYLEX and one pipeline of HGETALL, as a page needs at least."""
+    args = parse_qs(query)
+    limit = int(args.get("limit", ["100"])[0])
+    start = "-"
+    if "cursor" in args:
+        cursor = args["cursor"][0]
+        start = "(" + base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    client = redis_client()
+    members = client.zrange("customers:index", start, "+", bylex=True, offset=0, num=limit)
+    pipe = client.pipeline(transaction=False)
+    ids = [member.split(":", 1)[1] for member in members]
+    for customer_id in ids:
+        pipe.hgetall(f"customer:{customer_id}")
+    page = [{"id": i, **fields} for i, fields in zip(ids, pipe.execute(), strict=True) if fields]
+    return respond(start_response, "200 OK", orjson.dumps(page))
+
+
+def read_json(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return orjson.loads(environ["wsgi.input"].read(length))
+
+
+def respond(start_response, status, body, headers=()):
+    start_response(status, [*_JSON, ("Content-Length", str(len(body))), *headers])
+    return [body]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
