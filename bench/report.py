@@ -53,6 +53,8 @@ class Report:
         for row in self.rows:
             if row.target:
                 print(f"  {row.result:4}  {row.figure:<{width}}  {row.measured}  (target {row.target})")
+        for note in self.notes:
+            print(f"  NOTE: {note}")
 
     def print_markdown(self, command: str, environment: str) -> None:
         section("Markdown (for the README)")

@@ -24,6 +24,8 @@ P99_TARGET = 1.5  # service p99 <= this x floor p99
 GROWTH_TARGET = 1.2  # list page at the large size <= this x at 10,000
 MEMORY_TARGET = 1.25  # bytes per customer <= this x a bare seed-format hash
 METRICS_TARGET = 5.0  # % of GET throughput that metrics may cost
+# Rounds whose req/s ratios differ more than this were disturbed by other work on the machine.
+NOISY_SPREAD = 1.15
 # Customer numbers of the memory probe: created 50 s after the made-up ones start, apart from them all.
 PROBE_START = 50_000_000
 
@@ -36,9 +38,8 @@ def throughput(bench: Bench, service: servers.Gunicorn, floor: servers.Gunicorn)
         runs = bench.alternate([service, floor], workload)
         found = Comparison.of(runs[service.name], runs[floor.name])
         ours, bare = found.ours, found.base
-        low, high = found.rps_spread
         print(f"  {workload.title}: service {describe(ours)}; floor {describe(bare)}")
-        print(f"  req/s ratio per round: {low:.2f} to {high:.2f}")
+        check_spread(bench, workload.title, found)
         for name, summary in (("service", ours), ("floor", bare)):
             if summary.problems:
                 bench.report.note(f"{workload.title} on the {name}: {'; '.join(summary.problems)}")
@@ -64,6 +65,17 @@ def throughput(bench: Bench, service: servers.Gunicorn, floor: servers.Gunicorn)
         )
 
 
+def check_spread(bench: Bench, title: str, found: Comparison) -> None:
+    """Print the per-round req/s ratios; note them when they disagree too much to trust."""
+    low, high = found.rps_spread
+    print(f"  req/s ratio per round: {low:.2f} to {high:.2f}")
+    if high > NOISY_SPREAD * low:
+        bench.report.note(
+            f"{title}: the rounds' req/s ratios range from {low:.2f} to {high:.2f}; other work on the"
+            " machine disturbed them, so run again before trusting this ratio"
+        )
+
+
 def metrics_cost(bench: Bench, service: servers.Gunicorn) -> None:
     """GET throughput with METRICS_ENABLED=true (the default) against false."""
     section("Metrics cost: METRICS_ENABLED=true vs false, GET (rounds in A-B-B-A order)")
@@ -83,6 +95,7 @@ def metrics_cost(bench: Bench, service: servers.Gunicorn) -> None:
     found = Comparison.of(runs["metrics"], runs["no-metrics"])
     on, off = found.ours, found.base
     cost = (1 - found.rps_ratio) * 100
+    check_spread(bench, "metrics on / off", found)
     low, high = found.rps_spread
     bench.report.add(
         "Metrics",
