@@ -6,12 +6,11 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_restful import Api
 
-from app import cli, embedded, errors, json_codec, logs, metrics
+from app import cli, embedded, errors, logs, metrics
 from app.auth import ApiKeys
 from app.repository import CustomerRepository
 from app.resources import Customer, CustomerList, Health, OpenApi, Readiness
@@ -46,7 +45,6 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     app.extensions[EXTENSION] = Store(settings, repository)
 
     api = CustomersApi(app)
-    api.representation("application/json")(_json_output)
     api.add_resource(CustomerList, "/customers", endpoint="customers")
     api.add_resource(Customer, "/customers/<customer_id>", endpoint="customer")
     api.add_resource(Health, "/healthz", endpoint="healthz")
@@ -60,13 +58,6 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     )
     cli.register(app)
     return app
-
-
-def _json_output(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
-    body = b"" if code in (204, 304) else json_codec.dumps(data)
-    response = Response(body, code, mimetype="application/json")
-    response.headers.extend(headers or {})
-    return response
 
 
 def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> None:
