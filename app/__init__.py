@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 from flask_restful import Api
@@ -65,9 +65,10 @@ def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> N
 
     @app.before_request
     def before() -> None:
+        environ = request.environ
         g.started = time.perf_counter()
-        supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        supplied = environ.get("HTTP_X_REQUEST_ID", "")
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else os.urandom(16).hex()
         keys.authenticate()  # after the request id: a 401 carries one too
 
     @app.after_request
@@ -84,7 +85,9 @@ def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> N
         headers = response.headers
         if response.status_code in (204, 304):
             headers.pop("Content-Type", None)  # no body, so no type
-        headers["X-Request-ID"] = request_id
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers.setdefault("Cache-Control", "no-store")
+        # Appended, not set: no route sets these three (each set would scan the list).
+        headers.add("X-Request-ID", request_id)
+        headers.add("X-Content-Type-Options", "nosniff")
+        if "Cache-Control" not in headers:
+            headers.add("Cache-Control", "no-store")
         return response

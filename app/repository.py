@@ -25,6 +25,7 @@ found; a younger one may belong to a create still in flight and is left alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -68,7 +69,7 @@ class StoredCustomer:
     id: str
     fields: dict[str, str]
 
-    @property
+    @functools.cached_property
     def etag(self) -> str:
         return etag_of(self.fields)
 

@@ -32,7 +32,7 @@ def export_lines(repository: CustomerRepository) -> Iterator[str]:
     """Yield one NDJSON line (with its newline) per stored customer."""
     for batch in repository.scan():
         for customer in batch:
-            yield json_codec.dumps(schemas.represent(customer.id, customer.fields)) + "\n"
+            yield json_codec.dumps(schemas.represent(customer.id, customer.fields)).decode() + "\n"
 
 
 def read_records(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:

@@ -38,57 +38,61 @@ def redis_client() -> RedisCluster:
     return RedisCluster(host=os.environ["DBHOST"], port=int(os.environ["DBPORT"]), decode_responses=True)
 
 
+Reply = tuple[int, bytes, list[tuple[str, str]]]  # status, body, extra headers
+_REASONS = {200: "200 OK", 201: "201 Created", 204: "204 No Content", 404: "404 Not Found"}
+
+
 def app(environ, start_response):
     """Route by method and path with plain string checks: nothing else runs."""
     method = environ["REQUEST_METHOD"]
     path = environ["PATH_INFO"]
+    reply: Reply = (404, b'{"status":404}', [])
     if path.startswith("/customers/"):
         customer_id = path[len("/customers/") :]
         if method == "GET":
-            return get_customer(customer_id, start_response)
-        if method == "PATCH":
-            return patch_customer(customer_id, read_json(environ), start_response)
+            reply = get_customer(customer_id)
+        elif method == "PATCH":
+            reply = patch_customer(customer_id, read_json(environ))
     elif path == "/customers":
         if method == "GET":
-            return list_customers(environ.get("QUERY_STRING", ""), start_response)
-        if method == "POST":
-            return create_customer(read_json(environ), start_response)
+            reply = list_customers(parse_qs(environ.get("QUERY_STRING", "")))
+        elif method == "POST":
+            reply = create_customer(read_json(environ))
     elif path == "/healthz":
-        return respond(start_response, "200 OK", b'{"status":"ok"}')
-    return respond(start_response, "404 Not Found", b'{"status":404}')
+        reply = (200, b'{"status":"ok"}', [])
+    status, body, headers = reply
+    start_response(_REASONS[status], [*_JSON, ("Content-Length", str(len(body))), *headers])
+    return [body]
 
 
-def get_customer(customer_id, start_response):
+def get_customer(customer_id: str) -> Reply:
     """One HGETALL."""
     fields = redis_client().hgetall(f"customer:{customer_id}")
     if not fields:
-        return respond(start_response, "404 Not Found", b'{"status":404}')
-    return respond(start_response, "200 OK", orjson.dumps({"id": customer_id, **fields}))
+        return 404, b'{"status":404}', []
+    return 200, orjson.dumps({"id": customer_id, **fields}), []
 
 
-def create_customer(body, start_response):
+def create_customer(body: dict) -> Reply:
     """One HSET of the body's fields and the two timestamps."""
     customer_id = str(uuid.uuid4())
     stamp = now()
     fields = {name: str(value) for name, value in body.items()}
     fields["created_at"] = fields["updated_at"] = stamp
     redis_client().hset(f"customer:{customer_id}", mapping=fields)
-    headers = [("Location", f"/customers/{customer_id}")]
-    return respond(start_response, "201 Created", orjson.dumps({"id": customer_id, **fields}), headers)
+    return 201, orjson.dumps({"id": customer_id, **fields}), [("Location", f"/customers/{customer_id}")]
 
 
-def patch_customer(customer_id, body, start_response):
+def patch_customer(customer_id: str, body: dict) -> Reply:
     """One HSET of the given fields and updated_at."""
     fields = {name: str(value) for name, value in body.items()}
     fields["updated_at"] = now()
     redis_client().hset(f"customer:{customer_id}", mapping=fields)
-    start_response("204 No Content", [])
-    return [b""]
+    return 204, b"", []
 
 
-def list_customers(query, start_response):
+def list_customers(args: dict[str, list[str]]) -> Reply:
     """One ZRANGE BYLEX and one pipeline of HGETALL, as a page needs at least."""
-    args = parse_qs(query)
     limit = int(args.get("limit", ["100"])[0])
     start = "-"
     if "cursor" in args:
@@ -101,17 +105,12 @@ def list_customers(query, start_response):
     for customer_id in ids:
         pipe.hgetall(f"customer:{customer_id}")
     page = [{"id": i, **fields} for i, fields in zip(ids, pipe.execute(), strict=True) if fields]
-    return respond(start_response, "200 OK", orjson.dumps(page))
+    return 200, orjson.dumps(page), []
 
 
 def read_json(environ):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return orjson.loads(environ["wsgi.input"].read(length))
-
-
-def respond(start_response, status, body, headers=()):
-    start_response(status, [*_JSON, ("Content-Length", str(len(body))), *headers])
-    return [body]
 
 
 def now() -> str:

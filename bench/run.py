@@ -42,10 +42,11 @@ def full_run(bench: Bench, with_profile: bool) -> None:
     bench.load_small()
     service = bench.gunicorn("service", servers.SERVICE_APP)
     floor = bench.gunicorn("floor", servers.FLOOR_APP)
+    framework = bench.gunicorn("flask-floor", servers.FRAMEWORK_FLOOR_APP)
     steps.print_settings(bench, service)
     section(f"Single requests at {dataset.customer_count(bench.client):,} customers ({plan.sequential} each)")
     small = steps.growth_latencies(bench, service)
-    steps.throughput(bench, service, floor)
+    steps.throughput(bench, service, floor, framework)
     steps.metrics_cost(bench, service)
     if with_profile:
         steps.where_time_goes(bench, service)

@@ -24,6 +24,7 @@ from tests.service import service_environment
 REPO = Path(__file__).resolve().parent.parent
 SERVICE_APP = "wsgi:app"
 FLOOR_APP = "bench.floor:app"
+FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
 # Variables that would change what the service does, beyond those tests/service.py strips:
 # a shell's settings must not reach the servers measured.
 _STRIPPED = (

@@ -30,17 +30,32 @@ NOISY_SPREAD = 1.15
 PROBE_START = 50_000_000
 
 
-def throughput(bench: Bench, service: servers.Gunicorn, floor: servers.Gunicorn) -> None:
-    """Service against floor, per workload: req/s and p99 ratios."""
+def throughput(
+    bench: Bench, service: servers.Gunicorn, floor: servers.Gunicorn, framework: servers.Gunicorn
+) -> None:
+    """Service against floor, per workload: req/s and p99 ratios.
+
+    A third side, the floor's work inside Flask-RESTful (bench/framework_floor.py),
+    runs in the same rotation: its ratio to the floor is what the framework
+    alone costs, so the figures say how much of the gap is ours.
+    """
     plan = bench.plan
-    section(f"Throughput: service vs floor (wrk, {plan.seconds:g} s runs, {plan.rounds} rounds, medians)")
+    section(
+        f"Throughput: service vs floor vs Flask-RESTful floor"
+        f" (wrk, {plan.seconds:g} s runs, {plan.rounds} rounds, medians)"
+    )
     for workload in WORKLOADS:
-        runs = bench.alternate([service, floor], workload)
+        runs = bench.alternate([service, floor, framework], workload, rotate=True)
         found = Comparison.of(runs[service.name], runs[floor.name])
+        bare_framework = Comparison.of(runs[framework.name], runs[floor.name])
         ours, bare = found.ours, found.base
-        print(f"  {workload.title}: service {describe(ours)}; floor {describe(bare)}")
+        print(
+            f"  {workload.title}: service {describe(ours)}; floor {describe(bare)};"
+            f" Flask-RESTful floor {describe(bare_framework.ours)}"
+        )
         check_spread(bench, workload.title, found)
-        for name, summary in (("service", ours), ("floor", bare)):
+        sides = (("service", ours), ("floor", bare), ("Flask-RESTful floor", bare_framework.ours))
+        for name, summary in sides:
             if summary.problems:
                 bench.report.note(f"{workload.title} on the {name}: {'; '.join(summary.problems)}")
         target = workload.rps_target
@@ -53,6 +68,11 @@ def throughput(bench: Bench, service: servers.Gunicorn, floor: servers.Gunicorn)
         )
         bench.report.add(
             "Throughput",
+            f"{workload.title} req/s, Flask-RESTful floor / floor (the framework alone)",
+            ratio_text(bare_framework.ours.rps, bare.rps, paired=bare_framework.rps_ratio),
+        )
+        bench.report.add(
+            "Throughput",
             f"{workload.title} p50, service / floor",
             ratio_text(ours.p50_ms, bare.p50_ms, " ms", 2, paired=found.p50_ratio),
         )
@@ -62,6 +82,11 @@ def throughput(bench: Bench, service: servers.Gunicorn, floor: servers.Gunicorn)
             ratio_text(ours.p99_ms, bare.p99_ms, " ms", 2, paired=found.p99_ratio),
             f"≤ {P99_TARGET:.1f}",
             found.p99_ratio <= P99_TARGET,
+        )
+        bench.report.add(
+            "Throughput",
+            f"{workload.title} p99, Flask-RESTful floor / floor (the framework alone)",
+            ratio_text(bare_framework.ours.p99_ms, bare.p99_ms, " ms", 2, paired=bare_framework.p99_ratio),
         )
 
 

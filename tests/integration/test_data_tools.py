@@ -54,7 +54,7 @@ def customer_lines(count: int, seed: int = 1) -> list[str]:
                 "balance": Decimal(rng.randint(-(10**8), 10**8)) / 100,
                 "created_at": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i % 10**6:06d}Z",
             }
-        )
+        ).decode()
         + "\n"
         for i in range(count)
     ]
