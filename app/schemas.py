@@ -24,6 +24,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from app.keys import display_timestamp
+
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
 OPTIONAL_FIELDS = ("email", "phone", "address")
 
@@ -176,8 +178,8 @@ def represent(customer_id: str, fields: dict[str, str]) -> dict[str, Any]:
         "name": fields.get("name"),
         **{name: fields.get(name) for name in OPTIONAL_FIELDS},
         "balance": _stored_balance(fields.get("balance")),
-        "created_at": fields.get("created_at"),
-        "updated_at": fields.get("updated_at"),
+        "created_at": display_timestamp(fields.get("created_at")),
+        "updated_at": display_timestamp(fields.get("updated_at")),
     }
 
 

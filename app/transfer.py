@@ -110,9 +110,7 @@ def _timestamp(value: Any) -> str | None:
         return None
     if moment.tzinfo is None:
         return None
-    # Keep the text as it was when it is already the service's own form.
-    canonical = timestamp(moment)
-    return value if value == canonical else canonical
+    return timestamp(moment)  # stored as the service stores its own
 
 
 def _now() -> str:

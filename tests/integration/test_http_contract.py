@@ -6,6 +6,7 @@ Every test here runs twice: on a 6-node Redis Cluster and on a standalone Redis.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -52,12 +53,16 @@ def test_readme_walkthrough(backend):
 def test_stored_as_one_readable_hash(backend):
     body = backend.http.post("/customers", json={"name": "Ada", "phone": "555 0100", "balance": 12.5}).json()
     stored = backend.redis.hgetall(f"customer:{body['id']}")
+    # Timestamps as microseconds since 1970 (Redis keeps them as integers); shown as RFC 3339.
+    micros = (datetime.fromisoformat(body["created_at"]) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+        microseconds=1
+    )
     assert stored == {
         "name": "Ada",
         "phone": "555 0100",
         "balance": "12.5",
-        "created_at": body["created_at"],
-        "updated_at": body["updated_at"],
+        "created_at": str(micros),
+        "updated_at": str(micros),
     }
 
 

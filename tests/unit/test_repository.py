@@ -115,3 +115,37 @@ def test_update_never_creates(repository, redis_client):
 def test_foreign_cursors_are_refused(repository, cursor):
     with pytest.raises(InvalidCursor):
         repository.list(10, cursor)
+
+
+def test_timestamps_are_stored_as_microseconds_and_shown_as_rfc3339(client, redis_client):
+    body = client.post("/customers", json={"name": "Ada"}).get_json()
+    stored = redis_client.hgetall(f"customer:{body['id']}")
+    micros = int(stored["created_at"])
+    assert stored["created_at"] == stored["updated_at"]
+    shown = datetime.fromisoformat(body["created_at"])
+    assert body["created_at"].endswith("Z")
+    assert shown == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert client.get(f"/customers/{body['id']}").get_json()["created_at"] == body["created_at"]
+
+
+def test_text_timestamps_of_earlier_versions_are_read_listed_and_kept(client, redis_client):
+    # What the service wrote before it stored microseconds: RFC 3339 text and an index entry.
+    customer_id = str(uuid.uuid4())
+    written = "2026-01-02T03:04:05.678901Z"
+    redis_client.hset(
+        f"customer:{customer_id}", mapping={"name": "Old", "created_at": written, "updated_at": written}
+    )
+    redis_client.zadd(INDEX_KEY, {f"{1767323045678901:016d}:{customer_id}": 0})
+
+    assert client.get(f"/customers/{customer_id}").get_json()["created_at"] == written
+    assert [c["id"] for c in client.get("/customers").get_json()] == [customer_id]
+    patched = client.patch(
+        f"/customers/{customer_id}",
+        json={"phone": "555"},
+        headers={"Prefer": "return=representation"},
+        content_type="application/merge-patch+json",
+    ).get_json()
+    assert patched["created_at"] == written
+    assert patched["updated_at"] > written
+    client.delete(f"/customers/{customer_id}")
+    assert redis_client.zcard(INDEX_KEY) == 0  # the index entry was found from the text form
