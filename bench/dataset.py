@@ -70,8 +70,7 @@ def make_customers(start: int, count: int, seed: int = 1) -> Iterator[StoredCust
     """Customers number ``start`` .. ``start + count - 1``, the same ones on every run."""
     rng = random.Random(seed * 1_000_003 + start)
     for number in range(start, start + count):
-        moment = datetime.fromtimestamp(created_micros(number) / 1_000_000, UTC)
-        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = str(created_micros(number))  # the stored form (app/keys.py: timestamp)
         fields = seed_fields(rng, number).as_dict()
         fields["created_at"] = fields["updated_at"] = stamp
         yield StoredCustomer(str(uuid.UUID(int=rng.getrandbits(128), version=4)), fields)
