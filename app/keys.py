@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 INDEX_KEY = "customers:index"
 SCRATCH_PREFIX = "customers:check:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # UTC, for display_timestamp
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -68,6 +69,14 @@ def index_member(moment: datetime, customer_id: str) -> str:
     return f"{micros:016d}:{customer_id}"
 
 
+def member_for(stored_created_at: str, customer_id: str) -> str | None:
+    """The index member of a hash with this stored ``created_at`` (None if unreadable)."""
+    if stored_created_at.isdigit() and stored_created_at.isascii():  # the common case, without a datetime
+        return f"{int(stored_created_at):016d}:{customer_id}"
+    moment = parse_timestamp(stored_created_at)
+    return None if moment is None else index_member(moment, customer_id)
+
+
 def id_of_member(member: str) -> str:
     return member.split(":", 1)[1]
 
@@ -92,12 +101,8 @@ def display_timestamp(stored: str | None) -> str | None:
     """The API form, RFC 3339 UTC with microseconds; text other programs wrote is shown as it is."""
     if stored is None or not (stored.isdigit() and stored.isascii()):
         return stored
-    return rfc3339(_EPOCH + timedelta(microseconds=int(stored)))
-
-
-def rfc3339(moment: datetime) -> str:
-    """Fixed width, UTC, with microseconds: ``2026-11-28T08:20:00.123456Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Naive UTC arithmetic and isoformat: twice as fast as strftime, and a page shows 200 of these.
+    return (_NAIVE_EPOCH + timedelta(microseconds=int(stored))).isoformat(timespec="microseconds") + "Z"
 
 
 def encode_cursor(member: str) -> str:

@@ -46,6 +46,7 @@ from app.keys import (
     id_of_member,
     idempotency_key,
     index_member,
+    member_for,
     normalize_id,
     parse_timestamp,
     timestamp,
@@ -393,5 +394,5 @@ def _flatten(record: dict[str, str]) -> list[str]:
 
 def _belongs_under(member: str, fields: dict[str, str], customer_id: str) -> bool:
     """Whether this hash's created_at names this index entry (or cannot be read)."""
-    moment = parse_timestamp(fields.get("created_at", ""))
-    return moment is None or index_member(moment, customer_id) == member
+    expected = member_for(fields.get("created_at", ""), customer_id)
+    return expected is None or expected == member

@@ -173,13 +173,15 @@ def format_decimal(value: Decimal) -> str:
 
 def represent(customer_id: str, fields: dict[str, str]) -> dict[str, Any]:
     """The JSON representation of a stored customer."""
+    stored_created, updated = fields.get("created_at"), fields.get("updated_at")
+    created = display_timestamp(stored_created)
     return {
         "id": customer_id,
         "name": fields.get("name"),
         **{name: fields.get(name) for name in OPTIONAL_FIELDS},
         "balance": _stored_balance(fields.get("balance")),
-        "created_at": display_timestamp(fields.get("created_at")),
-        "updated_at": display_timestamp(fields.get("updated_at")),
+        "created_at": created,
+        "updated_at": created if updated == stored_created else display_timestamp(updated),
     }
 
 
