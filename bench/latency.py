@@ -21,6 +21,7 @@ WARMUP = 50
 class Latency:
     median_ms: float
     p90_ms: float
+    p99_ms: float
     count: int
 
 
@@ -48,5 +49,7 @@ def sequential(port: int, paths: list[str], count: int, expect_items: int | None
                 timings.append(elapsed * 1000)
     finally:
         connection.close()
-    deciles = statistics.quantiles(timings, n=10)
-    return Latency(median_ms=statistics.median(timings), p90_ms=deciles[-1], count=count)
+    percentiles = statistics.quantiles(timings, n=100)
+    return Latency(
+        median_ms=statistics.median(timings), p90_ms=percentiles[89], p99_ms=percentiles[98], count=count
+    )

@@ -40,12 +40,13 @@ def full_run(bench: Bench, with_profile: bool) -> None:
     """
     plan = bench.plan
     bench.load_small()
-    service = bench.gunicorn("service", servers.SERVICE_APP)
-    floor = bench.gunicorn("floor", servers.FLOOR_APP)
-    framework = bench.gunicorn("flask-floor", servers.FRAMEWORK_FLOOR_APP)
+    service = bench.gunicorn(servers.SERVICE_NAME, servers.SERVICE_APP)
+    floor = bench.gunicorn(servers.FLOOR_NAME, servers.FLOOR_APP)
+    framework = bench.gunicorn(servers.FRAMEWORK_FLOOR_NAME, servers.FRAMEWORK_FLOOR_APP)
     steps.print_settings(bench, service)
     section(f"Single requests at {dataset.customer_count(bench.client):,} customers ({plan.sequential} each)")
     small = steps.growth_latencies(bench, service)
+    steps.unloaded_latency(bench, [service, floor, framework])
     steps.throughput(bench, service, floor, framework)
     steps.metrics_cost(bench, service)
     if with_profile:

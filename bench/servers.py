@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 SERVICE_APP = "wsgi:app"
 FLOOR_APP = "bench.floor:app"
 FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
+# The names run.py gives the sides, for the report.
+SERVICE_NAME, FLOOR_NAME, FRAMEWORK_FLOOR_NAME = "service", "floor", "flask-floor"
 # Variables that would change what the service does, beyond those tests/service.py strips:
 # a shell's settings must not reach the servers measured.
 _STRIPPED = (

@@ -165,6 +165,46 @@ def growth_latencies(bench: Bench, service: servers.Gunicorn) -> dict[str, laten
     return found
 
 
+def unloaded_latency(bench: Bench, sides: list[servers.Gunicorn]) -> None:
+    """GET by id one request at a time on each side: what a request costs without queueing.
+
+    Under wrk's 32 connections every side is saturated, so its latency is
+    about connections / throughput and the p99 ratios repeat the req/s
+    ratios. One request at a time shows the latency a lightly loaded
+    service adds to each request.
+    """
+    count = bench.plan.sequential
+    section(f"Unloaded latency: GET by id, one request at a time ({count} per side, twice, alternating)")
+    ids = [f"/customers/{i}" for i in dataset.random_ids(bench.client, count)]
+    runs: dict[str, list[latency.Latency]] = {server.name: [] for server in sides}
+    for _ in range(2):
+        for server in sides:
+            runs[server.name].append(latency.sequential(server.port, ids, count))
+    floor_name = servers.FLOOR_NAME
+    # The better of each side's two runs: a burst of other work on the machine hits one, not both.
+    best = {name: min(found, key=lambda measured: measured.median_ms) for name, found in runs.items()}
+    for name, measured in best.items():
+        print(
+            f"    {name:14} median {measured.median_ms:6.2f} ms  p90 {measured.p90_ms:6.2f} ms"
+            f"  p99 {measured.p99_ms:6.2f} ms"
+        )
+    base = best[floor_name]
+    for name, measured in best.items():
+        if name == floor_name:
+            continue
+        label = "service" if name == servers.SERVICE_NAME else "Flask-RESTful floor"
+        bench.report.add(
+            "Unloaded latency",
+            f"GET by id, one at a time, p50 {label} / floor",
+            ratio_text(measured.median_ms, base.median_ms, " ms", 2),
+        )
+        bench.report.add(
+            "Unloaded latency",
+            f"GET by id, one at a time, p99 {label} / floor",
+            ratio_text(measured.p99_ms, base.p99_ms, " ms", 2),
+        )
+
+
 def grow(bench: Bench) -> tuple[int, float]:
     """Load customers up to the large size; return (loaded, used_memory delta)."""
     current = dataset.customer_count(bench.client)
