@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from gunicorn.glogging import Logger
 
 ROUTE_ENVIRON_KEY = "customers.route"
@@ -35,7 +36,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        try:  # orjson: one access line per request, so the encoder's speed shows
+            return orjson.dumps(entry, default=str).decode()
+        except orjson.JSONEncodeError:  # text that is not valid Unicode
+            return json.dumps(entry, default=str, separators=(",", ":"))
 
 
 def configure(level: str) -> None:

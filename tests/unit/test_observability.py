@@ -65,3 +65,12 @@ def test_a_log_record_is_one_json_line_even_with_a_traceback():
     assert entry["level"] == "error"
     assert entry["message"] == "failed x"
     assert "RuntimeError: boom" in entry["exception"]
+
+
+def test_a_log_line_stays_one_json_line_with_text_that_is_not_unicode():
+    # A lone surrogate (from a client's \udXXX escape) cannot be UTF-8: it is escaped, not lost.
+    record = logging.LogRecord("app", logging.WARNING, __file__, 1, "bad \udc80 text", None, None)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    assert json.loads(line)["message"] == "bad \udc80 text"
+    line.encode()  # writable to a UTF-8 stream
