@@ -31,9 +31,7 @@ class ApiKeys:
     def authenticate(self) -> None:
         """Let the request through, or raise 401; note whose key it was."""
         g.client_scope = ""
-        if not self._digests:
-            return
-        if request.endpoint in self._open or request.endpoint is None:
+        if not self._digests or request.endpoint in self._open or request.endpoint is None:
             return
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         candidate = _digest(token.strip())

@@ -71,8 +71,9 @@ def index_member(moment: datetime, customer_id: str) -> str:
 
 def member_for(stored_created_at: str, customer_id: str) -> str | None:
     """The index member of a hash with this stored ``created_at`` (None if unreadable)."""
-    if stored_created_at.isdigit() and stored_created_at.isascii():  # the common case, without a datetime
-        return f"{int(stored_created_at):016d}:{customer_id}"
+    micros = _micros(stored_created_at)
+    if micros is not None:  # the common case, without a datetime
+        return f"{micros:016d}:{customer_id}"
     moment = parse_timestamp(stored_created_at)
     return None if moment is None else index_member(moment, customer_id)
 
@@ -88,8 +89,9 @@ def timestamp(moment: datetime) -> str:
 
 def parse_timestamp(text: str) -> datetime | None:
     """A stored timestamp, in either form (microseconds, or RFC 3339 from earlier versions)."""
-    if text.isdigit() and text.isascii():
-        return _EPOCH + timedelta(microseconds=int(text))
+    micros = _micros(text)
+    if micros is not None:
+        return _EPOCH + timedelta(microseconds=micros)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -99,10 +101,22 @@ def parse_timestamp(text: str) -> datetime | None:
 
 def display_timestamp(stored: str | None) -> str | None:
     """The API form, RFC 3339 UTC with microseconds; text other programs wrote is shown as it is."""
-    if stored is None or not (stored.isdigit() and stored.isascii()):
+    micros = None if stored is None else _micros(stored)
+    if micros is None:
         return stored
     # Naive UTC arithmetic and isoformat: twice as fast as strftime, and a page shows 200 of these.
-    return (_NAIVE_EPOCH + timedelta(microseconds=int(stored))).isoformat(timespec="microseconds") + "Z"
+    return (_NAIVE_EPOCH + timedelta(microseconds=micros)).isoformat(timespec="microseconds") + "Z"
+
+
+def _micros(stored: str) -> int | None:
+    """The microseconds of a timestamp in the stored form; None for any other text.
+
+    At most 16 digits (until the year 2286): a longer number some other
+    program wrote is text, not a date that would overflow.
+    """
+    if 0 < len(stored) <= 16 and stored.isdigit() and stored.isascii():
+        return int(stored)
+    return None
 
 
 def encode_cursor(member: str) -> str:

@@ -149,3 +149,15 @@ def test_text_timestamps_of_earlier_versions_are_read_listed_and_kept(client, re
     assert patched["updated_at"] > written
     client.delete(f"/customers/{customer_id}")
     assert redis_client.zcard(INDEX_KEY) == 0  # the index entry was found from the text form
+
+
+def test_numbers_other_programs_wrote_as_timestamps_are_shown_not_a_500(client, redis_client):
+    customer_id = str(uuid.uuid4())
+    huge = "9" * 30  # not microseconds: would overflow any date
+    redis_client.hset(f"customer:{customer_id}", mapping={"name": "X", "created_at": huge, "updated_at": "1"})
+    redis_client.zadd(INDEX_KEY, {f"{0:016d}:{customer_id}": 0})
+    shown = client.get(f"/customers/{customer_id}").get_json()
+    assert shown["created_at"] == huge
+    assert shown["updated_at"] == "1970-01-01T00:00:00.000001Z"
+    assert client.get("/customers").status_code == 200
+    assert client.delete(f"/customers/{customer_id}").status_code == 204
