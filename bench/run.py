@@ -1,12 +1,14 @@
 """Benchmark the service against the thinnest Python service over the same cluster.
 
-    .venv/bin/python -m bench.run                    # full run, about 10-15 minutes
+    .venv/bin/python -m bench.run                    # full run, about 20 minutes
     .venv/bin/python -m bench.run --quick            # shorter runs, 100,000 customers
     .venv/bin/python -m bench.run --compare-workers  # gunicorn worker classes and counts
     .venv/bin/python -m bench.run --profile          # also: where the workers spend their time (py-spy)
 
 A measurement, not a test: it prints figures next to targets and exits 0
-whether they are met or not. The machine is shared and has 2 cores, so
+whether they are met or not. Beside each service / floor ratio it prints the
+ratio of the floor's own handlers run inside Flask-RESTful (bench/framework_floor.py):
+what the framework alone costs, before any of the service's code. The machine is shared and has 2 cores, so
 absolute figures wander from run to run; every comparison is a ratio of two
 figures measured in the same run, alternating between the two sides.
 
