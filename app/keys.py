@@ -65,17 +65,20 @@ def idempotency_key(customer_id: str) -> str:
 
 def index_member(moment: datetime, customer_id: str) -> str:
     """``<microseconds since 1970, 16 digits>:<id>``: byte order is creation order."""
-    micros = (moment - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros:016d}:{customer_id}"
+    return _member(_micros_since_epoch(moment), customer_id)
 
 
 def member_for(stored_created_at: str, customer_id: str) -> str | None:
     """The index member of a hash with this stored ``created_at`` (None if unreadable)."""
     micros = _micros(stored_created_at)
     if micros is not None:  # the common case, without a datetime
-        return f"{micros:016d}:{customer_id}"
+        return _member(micros, customer_id)
     moment = parse_timestamp(stored_created_at)
     return None if moment is None else index_member(moment, customer_id)
+
+
+def _member(micros: int, customer_id: str) -> str:
+    return f"{micros:016d}:{customer_id}"
 
 
 def id_of_member(member: str) -> str:
@@ -84,7 +87,11 @@ def id_of_member(member: str) -> str:
 
 def timestamp(moment: datetime) -> str:
     """The stored form: microseconds since 1970, in decimal."""
-    return str((moment - _EPOCH) // timedelta(microseconds=1))
+    return str(_micros_since_epoch(moment))
+
+
+def _micros_since_epoch(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def parse_timestamp(text: str) -> datetime | None:

@@ -48,7 +48,6 @@ from app.keys import (
     index_member,
     member_for,
     normalize_id,
-    parse_timestamp,
     timestamp,
 )
 from app.redis_client import Client
@@ -200,9 +199,9 @@ class CustomerRepository:
             self._delete, keys=[customer_key(customer_id)], args=[_condition(if_match)]
         )
         _raise_for(reply, customer_id)
-        moment = parse_timestamp(reply[1])
-        if moment is not None:
-            self._client.zrem(INDEX_KEY, index_member(moment, customer_id))
+        member = member_for(reply[1], customer_id)
+        if member is not None:
+            self._client.zrem(INDEX_KEY, member)
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
         """Return up to ``limit`` customers created after ``cursor``, oldest first."""
@@ -253,9 +252,9 @@ class CustomerRepository:
         """
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
-            moment = parse_timestamp(customer.fields.get("created_at", ""))
-            if moment is not None:
-                pipe.zadd(INDEX_KEY, {index_member(moment, customer.id): 0})
+            member = member_for(customer.fields.get("created_at", ""), customer.id)
+            if member is not None:
+                pipe.zadd(INDEX_KEY, {member: 0})
         pipe.execute()
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
@@ -308,9 +307,9 @@ class CustomerRepository:
             pipe.hget(customer_key(customer_id), "created_at")
         members = {}
         for customer_id, created in zip(ids, pipe.execute(), strict=True):
-            moment = parse_timestamp(created or "")
-            if moment is not None:
-                members[index_member(moment, customer_id)] = 0
+            member = member_for(created or "", customer_id)
+            if member is not None:
+                members[member] = 0
         if members:
             self._client.zadd(INDEX_KEY, members)
         return len(members)
