@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.servers import free_port
-from tests.service import service_environment
+from tests.service import service_environment, terminate
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE_APP = "wsgi:app"
@@ -152,13 +152,7 @@ class Gunicorn:
             return
         self.worker_pids()
         process, self._process = self._process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, timeout)
         for pid in self._workers_seen:
             _kill_if_child_of_gone_master(pid)
 

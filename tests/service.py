@@ -78,14 +78,7 @@ class Service:
         if self._process is None:
             return None
         process, self._process = self._process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return terminate(process, timeout)
 
     def log(self) -> str:
         return self._log_path.read_text(errors="replace")
@@ -107,3 +100,15 @@ class Http(requests.Session):
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
         kwargs.setdefault("timeout", 10)
         return super().request(method, self.base_url + url, *args, **kwargs)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM a gunicorn master (graceful), SIGKILL it after ``timeout``; return its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
