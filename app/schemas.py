@@ -103,10 +103,17 @@ class CustomerCreate(BaseModel):
     balance: Balance = Field(Decimal(0), json_schema_extra={"default": 0})
 
 
+def _without_defaults(schema: dict[str, Any]) -> None:
+    # A merge patch has no defaults: a field left out is left as it is. The
+    # Python default (None) would read as one, and null is no valid name.
+    for field in schema["properties"].values():
+        field.pop("default", None)
+
+
 class CustomerPatch(BaseModel):
     """The body of ``PUT`` and ``PATCH``: a JSON Merge Patch (null removes a field)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_defaults)
 
     # Not Optional: null cannot remove the name, so it fails like any non-string.
     name: Name = None  # type: ignore[assignment]
