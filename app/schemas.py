@@ -33,6 +33,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # JSON's \ud800-style escapes can smuggle lone surrogates, which no UTF-8 store can hold.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_PHONE = re.compile(r"[0-9 +\-().]{1,32}")
 
 
 def _text(value: str) -> str:
@@ -53,6 +54,13 @@ def _no_control_characters_but_line_breaks(value: str) -> str:
     return _text(value)
 
 
+def _phone(value: str) -> str:
+    # Checked here rather than as a pattern, so the client reads words, not a regular expression.
+    if not _PHONE.fullmatch(value):
+        raise ValueError("must be 1-32 characters of digits, spaces and + - ( ) .")
+    return value
+
+
 def _json_number(value: Any) -> Any:
     # Only JSON numbers: the codec hands us int or Decimal, never float.
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -67,7 +75,7 @@ Name = Annotated[
     Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}),
 ]
 Email = Annotated[EmailStr, StringConstraints(max_length=254), AfterValidator(_text)]
-Phone = Annotated[str, StringConstraints(pattern=r"^[0-9 +\-().]{1,32}$")]
+Phone = Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": f"^{_PHONE.pattern}$"})]
 Address = Annotated[
     str,
     StringConstraints(max_length=500),

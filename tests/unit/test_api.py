@@ -179,6 +179,13 @@ def test_schema_violations_are_422_naming_the_field(client, body, field):
     assert field in [error["field"] for error in problem["errors"]]
 
 
+def test_a_bad_phone_is_explained_in_words_not_a_pattern(client):
+    response = client.post("/customers", json={"name": "A", "phone": "call me"})
+    assert response.get_json()["errors"] == [
+        {"field": "phone", "message": "must be 1-32 characters of digits, spaces and + - ( ) ."}
+    ]
+
+
 def test_body_that_is_not_an_object_is_422(client):
     response = client.post("/customers", json=["Ada"])
     assert response.status_code == 422
