@@ -20,8 +20,8 @@ from werkzeug.exceptions import HTTPException
 from app import json_codec, metrics
 from app.durable import WriteNotDurable
 from app.keys import InvalidCursor
-from app.repository import CustomerNotFound, IdempotencyKeyReused, PreconditionFailed
-from app.schemas import SchemaError
+from app.repository import CustomerNotFound, IdempotencyKeyReused, PreconditionFailed, ReadOnlyFieldDiffers
+from app.schemas import READ_ONLY_DIFFERS, SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,9 @@ def to_problem(error: BaseException) -> Problem:
     """Map any exception raised while handling a request to a ``Problem``."""
     if isinstance(error, Problem):
         return error
+    if isinstance(error, ReadOnlyFieldDiffers):
+        # Found by the write, but to the client the same mistake as a bad body.
+        error = SchemaError([{"field": error.field, "message": READ_ONLY_DIFFERS}])
     if isinstance(error, SchemaError):
         return Problem(
             422,

@@ -41,6 +41,7 @@ SCRATCH_PREFIX = "customers:check:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # UTC, for display_timestamp
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_SHOWN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -113,6 +114,31 @@ def display_timestamp(stored: str | None) -> str | None:
         return stored
     # Naive UTC arithmetic and isoformat: twice as fast as strftime, and a page shows 200 of these.
     return (_NAIVE_EPOCH + timedelta(microseconds=micros)).isoformat(timespec="microseconds") + "Z"
+
+
+def stored_forms(shown: str | None) -> tuple[str, str]:
+    """The two stored timestamps that the API shows as ``shown``, tagged as lua/update.lua tags them.
+
+    ``n`` is no timestamp (shown as null), ``m<microseconds>`` the stored
+    form, ``t<text>`` text other programs wrote (shown as it is). Matching
+    these in the update script, not here, keeps the check atomic with the write.
+    """
+    if shown is None:
+        return "n", "n"
+    micros = _shown_micros(shown)
+    return "t" + shown, "t" + shown if micros is None else f"m{micros}"
+
+
+def _shown_micros(shown: str) -> int | None:
+    """The microseconds ``display_timestamp`` shows as exactly ``shown``, if any."""
+    if not _SHOWN.fullmatch(shown):
+        return None
+    try:
+        micros = (datetime.fromisoformat(shown[:-1]) - _NAIVE_EPOCH) // timedelta(microseconds=1)
+    except ValueError:  # a day or an hour that does not exist
+        return None
+    # The round trip rules out what display_timestamp never writes (before 1970, after 2286).
+    return micros if display_timestamp(str(micros)) == shown else None
 
 
 def _micros(stored: str) -> int | None:

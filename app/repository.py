@@ -48,6 +48,7 @@ from app.keys import (
     index_member,
     member_for,
     normalize_id,
+    stored_forms,
     timestamp,
 )
 from app.redis_client import Client
@@ -105,6 +106,14 @@ class PreconditionFailed(Exception):
     def __init__(self, current_etag: str) -> None:
         super().__init__(current_etag)
         self.current_etag = current_etag
+
+
+class ReadOnlyFieldDiffers(Exception):
+    """A read-only field sent in an update is not the stored value."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 class IdempotencyKeyReused(Exception):
@@ -175,20 +184,30 @@ class CustomerRepository:
         return StoredCustomer(customer_id, fields)
 
     def update(
-        self, customer_id: str, changes: dict[str, str], removed: list[str], if_match: list[str] | None = None
+        self,
+        customer_id: str,
+        changes: dict[str, str],
+        removed: list[str],
+        if_match: list[str] | None = None,
+        unchanged: dict[str, str | None] | None = None,
     ) -> StoredCustomer:
         """Set and remove fields of an existing customer, atomically; never create one.
 
         ``if_match`` lists the acceptable current ETags (``["*"]``: any);
         ``None`` means no condition. Raise ``PreconditionFailed`` otherwise.
+        ``unchanged`` maps timestamps to the value the API showed for them
+        (None: no timestamp); the write happens only if each is still stored,
+        else ``ReadOnlyFieldDiffers`` names the first that is not.
         """
-        if not changes and not removed and if_match is None:
+        unchanged = unchanged or {}
+        if not changes and not removed and if_match is None and not unchanged:
             return self.get(customer_id)
         record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
+        checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
         reply = self._writer.run_script(
             self._update,
             keys=[customer_key(customer_id)],
-            args=[_condition(if_match), len(record), *_flatten(record), *removed],
+            args=[_condition(if_match), len(unchanged), *checks, len(record), *_flatten(record), *removed],
         )
         _raise_for(reply, customer_id)
         return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
@@ -357,6 +376,8 @@ def _raise_for(reply: list[str], customer_id: str) -> None:
         raise CustomerNotFound(customer_id)
     if reply[0] == "mismatch":
         raise PreconditionFailed(reply[1])
+    if reply[0] == "readonly":
+        raise ReadOnlyFieldDiffers(reply[1])
 
 
 def _condition(if_match: list[str] | None) -> str:

@@ -68,8 +68,8 @@ class Customer(Resource):
 
     def _update(self, customer_id: str, body: Any) -> Any:
         known = _known_id(customer_id)
-        changes, removed = schemas.parse_patch(body)
-        customer = repository().update(known, changes, removed, _if_match())
+        patch = schemas.parse_patch(body, known)
+        customer = repository().update(known, patch.changes, patch.removed, _if_match(), patch.unchanged)
         if _prefers_representation():
             return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})
         return _empty(204, {"ETag": f'"{customer.etag}"'})

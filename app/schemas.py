@@ -9,6 +9,7 @@ lenient, so hashes written by the sample or by hand are still served.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -24,9 +25,10 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from app.keys import display_timestamp
+from app.keys import display_timestamp, normalize_id
 
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
+READ_ONLY_DIFFERS = "is read-only and differs from the stored value"
 OPTIONAL_FIELDS = ("email", "phone", "address")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -111,6 +113,27 @@ class CustomerCreate(BaseModel):
     balance: Balance = Field(Decimal(0), json_schema_extra={"default": 0})
 
 
+_ECHOED = "Read-only: accepted only if equal to the stored value, so that a GET body can be sent back."
+EchoedId = Annotated[
+    str,
+    AfterValidator(_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uuid",
+            "readOnly": True,
+            "description": "Read-only: accepted only if it is this customer's id (in any case).",
+        }
+    ),
+]
+EchoedTimestamp = Annotated[
+    Annotated[str, AfterValidator(_text)] | None,
+    WithJsonSchema(
+        {"type": ["string", "null"], "format": "date-time", "readOnly": True, "description": _ECHOED}
+    ),
+]
+
+
 def _without_defaults(schema: dict[str, Any]) -> None:
     # A merge patch has no defaults: a field left out is left as it is. The
     # Python default (None) would read as one, and null is no valid name.
@@ -129,6 +152,9 @@ class CustomerPatch(BaseModel):
     phone: Phone | None = None
     address: Address | None = None
     balance: Balance | None = None
+    id: EchoedId = None  # type: ignore[assignment]
+    created_at: EchoedTimestamp = None
+    updated_at: EchoedTimestamp = None
 
 
 class CustomerView(BaseModel):
@@ -162,14 +188,30 @@ def parse_create(body: Any) -> dict[str, str]:
     return encode(model.model_dump(exclude_none=True))
 
 
-def parse_patch(body: Any) -> tuple[dict[str, str], list[str]]:
-    """Validate a merge patch; return (fields to set, fields to remove)."""
+@dataclass(frozen=True)
+class Patch:
+    """A validated merge patch."""
+
+    changes: dict[str, str]  # the fields to set, as stored
+    removed: list[str]
+    unchanged: dict[str, str | None]  # the timestamps sent, as shown: they must still be stored
+
+
+def parse_patch(body: Any, customer_id: str) -> Patch:
+    """Validate a merge patch to the customer ``customer_id``.
+
+    The read-only fields may be sent as a GET showed them: ``id`` must be
+    ``customer_id``; the timestamps are compared by the write itself.
+    """
     if isinstance(body, dict) and "name" in body and body["name"] is None:
         raise SchemaError([{"field": "name", "message": "cannot be removed"}])
     model = _validate(CustomerPatch, body)
     given = model.model_dump(include=model.model_fields_set)
+    if normalize_id(given.pop("id", customer_id)) != customer_id:
+        raise SchemaError([{"field": "id", "message": READ_ONLY_DIFFERS}])
+    unchanged = {name: given.pop(name) for name in ("created_at", "updated_at") if name in given}
     removed = sorted(name for name, value in given.items() if value is None)
-    return encode({k: v for k, v in given.items() if v is not None}), removed
+    return Patch(encode({k: v for k, v in given.items() if v is not None}), removed, unchanged)
 
 
 def encode(values: dict[str, Any]) -> dict[str, str]:

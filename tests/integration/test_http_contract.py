@@ -5,12 +5,17 @@ Every test here runs twice: on a 6-node Redis Cluster and on a standalone Redis.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.service import Http
+
 UNKNOWN = "/customers/00000000-0000-4000-8000-000000000000"
+DIFFERS = "is read-only and differs from the stored value"
 
 
 def is_problem(response, status):
@@ -99,6 +104,47 @@ def test_status_codes_and_headers(backend):
     assert not any(ch.isdigit() for ch in health.headers.get("Server", "")), "no version in Server"
     assert health.headers["X-Content-Type-Options"] == "nosniff"
     assert http.get("/readyz").json() == {"status": "ready"}
+
+
+def test_a_get_body_can_be_sent_back_but_read_only_fields_cannot_change(backend):
+    http = backend.http
+    location = http.post("/customers", json={"name": "Ada", "email": "ada@example.com"}).headers["Location"]
+    body = http.get(location).json()
+    assert http.put(location, json=body).status_code == 204
+    body = http.get(location).json()
+    merge = {"Content-Type": "application/merge-patch+json"}
+    assert http.patch(location, json=body, headers=merge).status_code == 204
+    body = http.get(location).json()
+
+    changed = is_problem(http.put(location, json={**body, "created_at": "2000-01-01T00:00:00.000000Z"}), 422)
+    assert changed["errors"] == [{"field": "created_at", "message": DIFFERS}]
+    other = is_problem(http.patch(location, json={**body, "id": str(uuid.uuid4())}), 422)
+    assert other["errors"] == [{"field": "id", "message": DIFFERS}]
+    assert http.put(location, json={**body, "id": body["id"].upper()}).status_code == 204
+    # That write moved updated_at: the body read before it is now stale.
+    stale = is_problem(http.put(location, json={**body, "name": "Late"}), 422)
+    assert stale["errors"] == [{"field": "updated_at", "message": DIFFERS}]
+    # A stale If-Match is reported first: re-reading is what fixes both.
+    etag = http.get(location).headers["ETag"]
+    http.patch(location, json={"balance": 1})
+    assert http.put(location, json=body, headers={"If-Match": etag}).status_code == 412
+    assert http.get(location).json()["name"] == "Ada"
+
+
+def test_of_writers_sending_back_the_same_get_body_exactly_one_wins(backend):
+    """The timestamps are compared in the script that writes: no write slips in between."""
+    writers = 8
+    location = backend.http.post("/customers", json={"name": "Ada"}).headers["Location"]
+    body = backend.http.get(location).json()
+    start = threading.Barrier(writers)
+
+    def put(i):
+        start.wait(timeout=10)
+        return Http(backend.service.url).put(location, json={**body, "balance": i}).status_code
+
+    with ThreadPoolExecutor(writers) as pool:
+        statuses = sorted(pool.map(put, range(writers)))
+    assert statuses == [204] + [422] * (writers - 1)
 
 
 def test_updates_never_create(backend):
