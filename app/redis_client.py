@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from app import embedded
+from app import embedded, plaintext
 from app.settings import Settings
 
 Client = redis.Redis | RedisCluster
@@ -30,6 +31,9 @@ def build_client(settings: Settings) -> Client:
             retry=_retry_policy(),
             max_connections=settings.db_max_connections,
         )
+    # A handshake that can never succeed would otherwise be retried like an
+    # outage (DB_CONNECT_TIMEOUT per attempt) and reported as a bare timeout.
+    check_tls(settings)
     options = _connection_options(settings)
     if _wants_cluster(settings, options):
         # Topology changes (failover, resharding) surface as MOVED/ASK or as
@@ -68,19 +72,54 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-class TlsError(RuntimeError):
-    """The TLS handshake with the database failed: a fault of configuration."""
+class TlsError(redis.ConnectionError):
+    """TLS to the database can never work as configured: a fault of configuration.
+
+    A ConnectionError, so that a request meeting it answers 503 (app/errors.py)
+    and the log line says why.
+    """
 
 
 def check_tls(settings: Settings) -> None:
-    """Fail fast on a TLS handshake that can never succeed (wrong CA, no TLS).
+    """Fail fast on a TLS handshake that can never succeed (wrong CA, plain-text server).
 
     An unreachable database is not an error here: the service starts and
-    answers 503 until it is back. A certificate that does not verify is.
+    answers 503 until it is back. One attempt and no retries, so a plain-text
+    server costs one DB_CONNECT_TIMEOUT, not one per retry.
     """
     if settings.embedded or not _uses_tls(settings):
         return
-    options = {**_connection_options(settings), "retry": None}
+    host, port = _address(settings)
+    # Opened before the handshake and left unused: if TLS fails, it asks in plain text.
+    plain = plaintext.connect(host, port, settings.db_connect_timeout)
+    if plain is None:
+        return  # nothing listens: an outage, which requests report as 503
+    with plain:
+        cause = _tls_failure(settings)
+        if cause is None:
+            return
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise TlsError(
+                f"DBTLS_CA_FILE: the database's certificate does not verify: {cause.verify_message}"
+            )
+        if plaintext.answers_ping(plain):
+            name, fix = ("REDIS_URL", "use redis://") if settings.redis_url else ("DBTLS", "set DBTLS=false")
+            raise TlsError(
+                f"{name}: the server at {host}:{port} did not complete a TLS handshake and answers "
+                f"in plain text; for a plain-text server {fix}"
+            )
+        if isinstance(cause, ssl.SSLError):
+            raise TlsError(f"DBTLS: the TLS handshake with the database failed: {cause.reason}")
+
+
+def _tls_failure(settings: Settings) -> OSError | None:
+    """PING once over TLS: the socket-level error met (handshake, reset), if any."""
+    # redis-py runs the handshake under socket_timeout: bound it by the connect timeout.
+    options = {
+        **_connection_options(settings),
+        "retry": None,
+        "socket_timeout": settings.db_connect_timeout,
+    }
     options.pop("max_connections")
     if settings.redis_url:
         probe = redis.Redis.from_url(settings.redis_url, **options)
@@ -88,18 +127,19 @@ def check_tls(settings: Settings) -> None:
         probe = redis.Redis(host=settings.db_host, port=settings.db_port, **options)
     try:
         probe.ping()
-    except redis.ConnectionError as error:
-        cause = error.__context__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise TlsError(
-                f"DBTLS_CA_FILE: the database's certificate does not verify: {cause.verify_message}"
-            ) from None
-        if isinstance(cause, ssl.SSLError):
-            raise TlsError(f"DBTLS: the TLS handshake with the database failed: {cause.reason}") from None
-    except redis.RedisError:
-        pass  # reached the server over TLS; anything else is for requests to report
+    except redis.RedisError as error:
+        # Anything else (NOAUTH, WRONGPASS...) came from a server that spoke TLS.
+        return error.__context__ if isinstance(error.__context__, OSError) else None
     finally:
         probe.close()
+    return None
+
+
+def _address(settings: Settings) -> tuple[str, int]:
+    if settings.redis_url:
+        parts = urlsplit(settings.redis_url)
+        return parts.hostname or "localhost", parts.port or 6379
+    return settings.db_host or "localhost", settings.db_port
 
 
 def _uses_tls(settings: Settings) -> bool:

@@ -112,3 +112,17 @@ def terminate(process: subprocess.Popen[bytes], timeout: float) -> int:
             process.kill()
             process.wait()
     return process.returncode
+
+
+def start_and_wait_for_exit(env: dict[str, str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """Start gunicorn with ``env`` and wait for it to exit: for services that must refuse to start."""
+    env = service_environment({**env, "HOST": "127.0.0.1", "PORT": str(free_port())})
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "wsgi:app"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
