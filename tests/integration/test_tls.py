@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 
-from tests.integration.conftest import tls_cluster_env
-from tests.servers import free_port
-from tests.service import REPO, Http, Service, service_environment
+from tests.support.backends import tls_cluster_env
+from tests.support.redis_servers import free_port
+from tests.support.service import REPO, Http, Service, service_environment
 
 
 def start_and_wait_for_exit(env: dict[str, str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
