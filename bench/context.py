@@ -18,7 +18,7 @@ from redis.cluster import RedisCluster
 from bench import dataset, servers
 from bench.loadgen import WrkResult, run_wrk
 from bench.report import Report
-from tests.servers import LocalCluster
+from tests.support.redis_servers import LocalCluster
 
 # AOF stays on, as in the tests, but is never rewritten: a rewrite forks
 # every node in the middle of a measurement on a 2-core machine.

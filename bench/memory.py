@@ -29,7 +29,7 @@ from redis.cluster import RedisCluster
 
 from app.repository import INDEX_KEY, CustomerRepository
 from bench.dataset import BATCH, created_micros, make_customers, seed_fields
-from tests.servers import LocalCluster
+from tests.support.redis_servers import LocalCluster
 
 SEED_PREFIX = "bench:sd:"  # as long as "customer:"
 

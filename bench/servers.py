@@ -18,8 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.servers import free_port
-from tests.service import service_environment, terminate
+from tests.support.redis_servers import free_port
+from tests.support.service import service_environment, terminate
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE_APP = "wsgi:app"
@@ -27,7 +27,7 @@ FLOOR_APP = "bench.floor:app"
 FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
 # The names run.py gives the sides, for the report.
 SERVICE_NAME, FLOOR_NAME, FRAMEWORK_FLOOR_NAME = "service", "floor", "flask-floor"
-# Variables that would change what the service does, beyond those tests/service.py strips:
+# Variables that would change what the service does, beyond those tests/support/service.py strips:
 # a shell's settings must not reach the servers measured.
 _STRIPPED = (
     "METRICS_ENABLED",

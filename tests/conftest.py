@@ -8,7 +8,7 @@ import pytest
 from app import create_app
 from app.repository import CustomerRepository
 from app.settings import Settings
-from tests.figures import FIGURES
+from tests.support.figures import FIGURES
 
 
 @pytest.fixture

@@ -37,10 +37,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.figures import record
-from tests.integration.conftest import APP_PASSWORD, LEAST_PRIVILEGE, cluster_env
-from tests.servers import LocalCluster, free_port
-from tests.service import REPO, Http
+from tests.support.backends import APP_PASSWORD, LEAST_PRIVILEGE, cluster_env
+from tests.support.figures import record
+from tests.support.redis_servers import LocalCluster, free_port
+from tests.support.service import REPO, Http
 
 IMAGE = "localhost/customers:test"
 BASE_REPOSITORY = "localhost/customers-base"

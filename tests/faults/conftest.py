@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import FIGURES
-from tests.servers import LocalCluster
-from tests.service import Service
+from tests.support.redis_servers import LocalCluster
+from tests.support.service import Service
 
 _HERE = Path(__file__).resolve().parent
 _LOG_TAIL = 4000

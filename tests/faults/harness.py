@@ -14,13 +14,16 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import redis
 import requests
 
-from tests.servers import LocalCluster, RedisNode, _redis_cli_binary
-from tests.service import Http
+from tests.support import listing
+from tests.support.redis_servers import LocalCluster, RedisNode, redis_cli_binary
+from tests.support.service import Http
+from tests.support.slots import is_open, serves
 
 # The listing index: every create and every delete writes it, so the shard
 # holding its slot is the one whose failure or migration matters most.
@@ -207,18 +210,9 @@ def lost_writes(http: Http, customers: list[Owned]) -> list[str]:
 
 
 def listed_ids(http: Http, page_size: int = 500, max_pages: int = 100) -> list[str]:
-    """Walk every page of the listing (bounded), following the Link headers."""
-    ids: list[str] = []
-    url: str | None = f"/customers?limit={page_size}"
-    for _ in range(max_pages):
-        if url is None:
-            return ids
-        response = http.get(url, timeout=REQUEST_TIMEOUT)
-        assert response.status_code == 200, response.text
-        ids.extend(customer["id"] for customer in response.json())
-        link = response.headers.get("Link")
-        url = link[link.index("<") + 1 : link.index(">")] if link else None
-    raise AssertionError(f"listing did not end within {max_pages} pages")
+    """Every listed id, in big pages, each request with the fault tests' timeout."""
+    get = partial(http.get, timeout=REQUEST_TIMEOUT)
+    return listing.listed_ids(get, f"/customers?limit={page_size}", max_pages)
 
 
 # --------------------------------------------------------------------------
@@ -337,33 +331,13 @@ def owner_of_slot(cluster: LocalCluster, slot: int) -> tuple[NodeInfo, list[Node
     observer = next(node for node in cluster.nodes if node.running)
     infos = cluster_nodes(observer)
     for info in infos:
-        if info.is_primary and any(_covers(spec, slot) for spec in info.slots):
+        if info.is_primary and serves(info.slots, slot):
             return info, infos
     raise AssertionError(f"no primary serves slot {slot}")
 
 
 def replica_of(infos: list[NodeInfo], primary: NodeInfo) -> NodeInfo:
     return next(info for info in infos if info.primary_id == primary.id)
-
-
-def first_slot(info: NodeInfo) -> int:
-    return min(int(spec.split("-")[0]) for spec in info.slots if not spec.startswith("["))
-
-
-def slot_count(info: NodeInfo) -> int:
-    total = 0
-    for spec in info.slots:
-        if not spec.startswith("["):
-            first, _, last = spec.partition("-")
-            total += int(last or first) - int(first) + 1
-    return total
-
-
-def _covers(spec: str, slot: int) -> bool:
-    if spec.startswith("["):
-        return False
-    first, _, last = spec.partition("-")
-    return int(first) <= slot <= int(last or first)
 
 
 def role(node: RedisNode) -> str | None:
@@ -387,7 +361,7 @@ def open_slots(cluster: LocalCluster) -> list[str]:
     found = []
     for node in cluster.nodes:
         for info in cluster_nodes(node):
-            found.extend(f"{node.port}: {spec}" for spec in info.slots if spec.startswith("["))
+            found.extend(f"{node.port}: {spec}" for spec in info.slots if is_open(spec))
     return found
 
 
@@ -396,7 +370,7 @@ def start_reshard(
 ) -> subprocess.Popen[bytes]:
     """``redis-cli --cluster reshard`` in the background; its output goes to ``log_path``."""
     command = [
-        _redis_cli_binary(),
+        redis_cli_binary(),
         "--cluster",
         "reshard",
         f"127.0.0.1:{cluster.ports[0]}",

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from tests.faults import harness
 from tests.faults.harness import INDEX_KEY, Load, Owned, Write
-from tests.service import Http
+from tests.support.service import Http
+from tests.support.slots import serves
 
 THREADS = 6
 MAX_OWNED = 25  # customers per thread; later writes are updates
@@ -53,7 +54,7 @@ class Run:
 
     def on_victim_shard(self, customer_id: str) -> bool:
         slot = harness.slot_of(f"customer:{customer_id}")
-        return any(harness._covers(spec, slot) for spec in self.victim_slots)
+        return serves(self.victim_slots, slot)
 
     def figures(self) -> dict[str, object]:
         window = self.tally.window_503()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.faults import harness
 from tests.faults.harness import Load, Tally
-from tests.service import Http
+from tests.support.service import Http
 
 THREADS = 16
 INCREMENTS_PER_THREAD = 5

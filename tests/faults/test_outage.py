@@ -21,7 +21,7 @@ import requests
 
 from tests.faults import harness
 from tests.faults.harness import Tally
-from tests.service import Http
+from tests.support.service import Http
 
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 1.0

@@ -18,7 +18,8 @@ import pytest
 
 from tests.faults import harness
 from tests.faults.harness import INDEX_KEY, Load
-from tests.service import Http
+from tests.support.service import Http
+from tests.support.slots import first_slot, slot_count
 
 THREADS = 6
 WARM_UP_CREATES = 40  # per thread, before the reshard starts
@@ -136,7 +137,7 @@ def test_resharding_under_mixed_load_fails_no_request(cluster, start_service, tm
     target = next(info for info in infos if info.is_primary and info.id != source.id)
     # redis-cli takes a source's slots from its lowest up: move enough to
     # include the index's slot.
-    slots = max(MIN_SLOTS, index_slot - harness.first_slot(source) + 1)
+    slots = max(MIN_SLOTS, index_slot - first_slot(source.slots) + 1)
     service = start_service({"DB_WAIT_REPLICAS": str(wait_replicas)})
 
     books: dict[int, Book] = {}
@@ -199,7 +200,7 @@ def test_resharding_under_mixed_load_fails_no_request(cluster, start_service, tm
     # The slots really moved, the index with them, and no slot is left half-moved.
     owner, infos = harness.owner_of_slot(cluster, index_slot)
     assert owner.id == target.id
-    counts = {info.id: harness.slot_count(info) for info in infos if info.is_primary}
-    assert counts[target.id] == harness.slot_count(target) + slots
-    assert counts[source.id] == harness.slot_count(source) - slots
+    counts = {info.id: slot_count(info.slots) for info in infos if info.is_primary}
+    assert counts[target.id] == slot_count(target.slots) + slots
+    assert counts[source.id] == slot_count(source.slots) - slots
     assert not harness.open_slots(cluster)

@@ -1,9 +1,8 @@
 """Real servers for the integration tests: a 6-node Redis Cluster, a standalone
 Redis, and a gunicorn process in front of each, started once per session.
 
-The services connect as an ACL user with exactly the rule of ``app.acl``
-(on every cluster node), so the whole suite proves that least privilege is
-enough; the tests themselves inspect Redis as the default user.
+The services connect as the least-privilege user of tests/support/backends.py,
+so the whole suite proves that least privilege is enough.
 
 Nothing here skips: without redis-server these fixtures fail (scripts/test
 installs it).
@@ -13,34 +12,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import pytest
-import redis
 
-from app.acl import access_string
-from tests.servers import LocalCluster, StandaloneRedis
-from tests.service import REPO, Http, Service, service_environment
-from tests.tls import Certificates, make_certificates
+from tests.support.backends import (
+    LEAST_PRIVILEGE,
+    Backend,
+    cluster_env,
+    standalone_env,
+    tls_cluster_env,
+)
+from tests.support.redis_servers import LocalCluster, StandaloneRedis
+from tests.support.service import REPO, Http, Service, service_environment
+from tests.support.tls import Certificates, make_certificates
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-APP_USER = "customers-app"
-APP_PASSWORD = "app-secret-0123456789"
-LEAST_PRIVILEGE = {"user": f"{APP_USER} {access_string()} >{APP_PASSWORD}"}
-
-
-@dataclass
-class Backend:
-    name: str
-    http: Http
-    redis: redis.Redis | redis.cluster.RedisCluster
-    service: Service
 
 
 @pytest.fixture(scope="session")
@@ -55,36 +45,6 @@ def standalone(tmp_path_factory):
         tmp_path_factory.mktemp("standalone"), extra_config=LEAST_PRIVILEGE
     ).start() as started:
         yield started
-
-
-def cluster_env(cluster: LocalCluster) -> dict[str, str]:
-    """How the service reaches ``cluster``: as the least-privilege user."""
-    return {
-        "DBHOST": "127.0.0.1",
-        "DBPORT": str(cluster.ports[0]),
-        "DBTLS": "false",
-        "DBUSERNAME": APP_USER,
-        "DBPASSWORD": APP_PASSWORD,
-    }
-
-
-def tls_cluster_env(cluster: LocalCluster, certificates: Certificates) -> dict[str, str]:
-    """How the service reaches a TLS-only cluster: verified, with a client certificate."""
-    return {
-        "DBHOST": "127.0.0.1",
-        "DBPORT": str(cluster.ports[0]),
-        "DBTLS": "true",
-        "DBTLS_CA_FILE": str(certificates.ca),
-        "DBTLS_CERT_FILE": str(certificates.client_cert),
-        "DBTLS_KEY_FILE": str(certificates.client_key),
-        "DBUSERNAME": APP_USER,
-        "DBPASSWORD": APP_PASSWORD,
-    }
-
-
-def standalone_env(standalone: StandaloneRedis) -> dict[str, str]:
-    """How the service reaches ``standalone``: as the least-privilege user."""
-    return {"REDIS_URL": f"redis://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{standalone.port}"}
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.integration.test_http_contract import walk
-from tests.service import Http
+from tests.support.listing import listed_ids
+from tests.support.service import Http
 
 TOTAL = 10_000
 
@@ -16,7 +16,7 @@ def test_customers_are_spread_over_every_primary_and_all_listed(on_cluster):
     ids = [on_cluster.http.post("/customers", json={"name": f"c{i}"}).json()["id"] for i in range(60)]
     owners = {on_cluster.redis.get_node_from_key(f"customer:{i}").name for i in ids}
     assert len(owners) == 3, "60 random ids should land on all three primaries"
-    assert walk(on_cluster.http, "/customers?limit=25") == ids
+    assert listed_ids(on_cluster.http.get, "/customers?limit=25") == ids
 
 
 def test_walking_10000_customers_finds_each_exactly_once_while_others_churn(on_cluster):
@@ -46,7 +46,7 @@ def test_walking_10000_customers_finds_each_exactly_once_while_others_churn(on_c
     churner = threading.Thread(target=churn)
     churner.start()
     try:
-        seen = walk(on_cluster.http, "/customers?limit=250")
+        seen = listed_ids(on_cluster.http.get, "/customers?limit=250")
     finally:
         stop.set()
         churner.join(timeout=60)

@@ -6,7 +6,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.service import Http
+from tests.support.service import Http
 
 ROUNDS = 25
 PATCHERS = 8

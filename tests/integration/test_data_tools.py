@@ -14,16 +14,16 @@ from decimal import Decimal
 
 from app import json_codec
 from app.acl import access_string
-from tests.figures import record
-from tests.integration.conftest import (
+from tests.support.backends import (
     APP_PASSWORD,
     LEAST_PRIVILEGE,
     cluster_env,
     standalone_env,
     tls_cluster_env,
 )
-from tests.servers import LocalCluster, free_port
-from tests.service import REPO, service_environment
+from tests.support.figures import record
+from tests.support.redis_servers import LocalCluster, free_port
+from tests.support.service import REPO, service_environment
 
 ROUND_TRIP_CUSTOMERS = 100_000
 

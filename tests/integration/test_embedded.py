@@ -9,8 +9,8 @@ import time
 
 import requests
 
-from tests.servers import free_port
-from tests.service import REPO, Http, Service, service_environment
+from tests.support.redis_servers import free_port
+from tests.support.service import REPO, Http, Service, service_environment
 
 
 def embedded_processes(data_dir) -> list[int]:

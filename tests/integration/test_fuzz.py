@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.figures import record
-from tests.integration.conftest import cluster_env
-from tests.service import Service
+from tests.support.backends import cluster_env
+from tests.support.figures import record
+from tests.support.service import Service
 
 API_KEY = "fuzz-0123456789abcdef"
 EXAMPLES_PER_OPERATION = 300

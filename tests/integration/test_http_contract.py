@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.service import Http
+from tests.support.listing import listed_ids
+from tests.support.service import Http
 
 UNKNOWN = "/customers/00000000-0000-4000-8000-000000000000"
 DIFFERS = "is read-only and differs from the stored value"
@@ -187,15 +188,4 @@ def test_sample_data_is_served_then_listed_after_reindex(backend, reindex):
 @pytest.mark.parametrize("limit", [1, 7, 100])
 def test_pages_chain_through_link_headers(backend, limit):
     ids = [backend.http.post("/customers", json={"name": f"c{i}"}).json()["id"] for i in range(15)]
-    assert walk(backend.http, f"/customers?limit={limit}") == ids
-
-
-def walk(http, url):
-    seen = []
-    while url:
-        response = http.get(url)
-        assert response.status_code == 200
-        seen += [c["id"] for c in response.json()]
-        link = response.headers.get("Link")
-        url = link[1 : link.index(">")] if link else None
-    return seen
+    assert listed_ids(backend.http.get, f"/customers?limit={limit}") == ids

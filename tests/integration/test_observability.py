@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.conftest import standalone_env
-from tests.service import Http, Service
-from tests.unit.test_observability import sample
+from tests.support.backends import standalone_env
+from tests.support.prometheus import sample
+from tests.support.service import Http, Service
 
 
 def test_metrics_add_up_over_every_worker_and_logs_are_json_lines(standalone, tmp_path):

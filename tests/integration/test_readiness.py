@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from tests.servers import StandaloneRedis, free_port
-from tests.service import REPO, Http, Service, service_environment
+from tests.support.redis_servers import StandaloneRedis, free_port
+from tests.support.service import REPO, Http, Service, service_environment
 
 
 def test_unreachable_database_gives_503_problems_quickly(tmp_path):

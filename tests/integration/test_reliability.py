@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from app.repository import etag_of
-from tests.integration.conftest import LEAST_PRIVILEGE, cluster_env, standalone_env
-from tests.servers import LocalCluster
-from tests.service import Http, Service
+from tests.support.backends import LEAST_PRIVILEGE, cluster_env, standalone_env
+from tests.support.redis_servers import LocalCluster
+from tests.support.service import Http, Service
 
 
 def create(http, body=None, **headers):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from tests.integration.conftest import tls_cluster_env
-from tests.service import start_and_wait_for_exit
+from tests.support.backends import tls_cluster_env
+from tests.support.service import start_and_wait_for_exit
 
 
 def test_service_over_tls_reports_ready(on_tls_cluster):

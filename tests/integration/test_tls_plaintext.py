@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tests.figures import record
-from tests.servers import StandaloneRedis, free_port
-from tests.service import REPO, Http, Service, service_environment, start_and_wait_for_exit
+from tests.support.figures import record
+from tests.support.redis_servers import StandaloneRedis, free_port
+from tests.support.service import REPO, Http, Service, service_environment, start_and_wait_for_exit
 
 CONNECT_TIMEOUT = 1.0
 # Time a request may take beyond the connect timeout: Flask, gunicorn, a busy CI box.

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 
 from app import create_app
 from app.logs import JsonFormatter
 from app.settings import Settings
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus text exposition (0 if absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    match = re.search(rf"^{re.escape(name)}\{{{re.escape(wanted)}\}} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+from tests.support.prometheus import sample
 
 
 def test_requests_are_counted_by_route_template_and_status(client):

@@ -1,4 +1,4 @@
-"""Real redis-server processes for integration tests.
+"""Real redis-server processes for the tests and the benchmark.
 
 Tests run against a real redis-server rather than a fake, so slot routing,
 replication and failover behave as in production. Each process is remembered by
@@ -21,7 +21,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from tests.tls import Certificates
+from tests.support.slots import slot_count
+from tests.support.tls import Certificates
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -51,7 +52,7 @@ def redis_server_binary() -> str:
     return path
 
 
-def _redis_cli_binary() -> str:
+def redis_cli_binary() -> str:
     """redis-cli next to redis-server, so that the two versions match."""
     sibling = Path(redis_server_binary()).with_name("redis-cli")
     path = str(sibling) if sibling.exists() else shutil.which("redis-cli")
@@ -328,7 +329,7 @@ class LocalCluster(_Managed):
     def _create(self) -> None:
         addresses = [f"127.0.0.1:{port}" for port in self.ports]
         replicas = ["--cluster-replicas", str(self.replicas_per_primary)]
-        command = [_redis_cli_binary(), *self._cli_tls(), "--cluster", "create", *addresses, *replicas]
+        command = [redis_cli_binary(), *self._cli_tls(), "--cluster", "create", *addresses, *replicas]
         result = subprocess.run(
             [*command, "--cluster-yes"],
             stdin=subprocess.DEVNULL,
@@ -412,14 +413,7 @@ class LocalCluster(_Managed):
             primaries += "master" in flags
             replicas += "slave" in flags
             if "master" in flags:
-                slots += sum(_slot_count(spec) for spec in fields[8:])
+                slots += slot_count(fields[8:])
         if (primaries, replicas, slots) != (self.primaries, self.replicas, 16384):
             return f"{primaries} primaries, {replicas} replicas, {slots} slots"
         return None
-
-
-def _slot_count(spec: str) -> int:
-    if spec.startswith("["):  # a slot being migrated or imported
-        return 0
-    first, _, last = spec.partition("-")
-    return int(last or first) - int(first) + 1

@@ -1,4 +1,4 @@
-"""Figures that tests measure and the run prints at its end (see conftest.py)."""
+"""Figures that tests measure and the run prints at its end (see tests/conftest.py)."""
 
 from __future__ import annotations
 

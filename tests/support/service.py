@@ -11,9 +11,9 @@ from pathlib import Path
 
 import requests
 
-from tests.servers import free_port
+from tests.support.redis_servers import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Variables the service reads: the tests set them explicitly, never inherit them.
 _SERVICE_VARIABLES = (
     "HOST",
