@@ -4,15 +4,23 @@ Tests run against a real redis-server rather than a fake, so slot routing,
 replication and failover behave as in production. Each process is remembered by
 the Popen handle that started it and only that pid is ever signalled, so other
 redis-servers on the machine are never touched.
+
+``python -m tests.servers start|stop`` (what ``scripts/cluster`` runs) starts the
+same 6-node cluster for a person, left running, its pids recorded in its
+directory for ``stop``.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
+import contextlib
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -97,9 +105,15 @@ class RedisNode:
     """One redis-server process with its own directory, redis.conf and log."""
 
     def __init__(
-        self, directory: Path, port: int, config: dict[str, str], tls: Certificates | None = None
+        self,
+        directory: Path,
+        port: int,
+        config: dict[str, str],
+        tls: Certificates | None = None,
+        detach: bool = False,
     ) -> None:
         self.port = port
+        self.detach = detach  # its own session: no terminal signal reaches it
         self.tls = tls
         self.dir = Path(directory).resolve()
         self.log_path = self.dir / "redis.log"
@@ -139,6 +153,7 @@ class RedisNode:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.detach,
             )
         _live.add(self)
 
@@ -222,13 +237,18 @@ def _quote(path: str) -> str:
 
 
 def _stop_all(nodes: list[RedisNode]) -> None:
-    """SIGTERM every node at once, then wait, all within about STOP_TIMEOUT.
+    _stop_processes([node._process for node in nodes if node.running])
+    _live.difference_update(nodes)
+
+
+def _stop_processes(processes: list) -> None:
+    """SIGTERM every process at once, then wait, all within about STOP_TIMEOUT.
 
     A replica still writing its first AOF after a full sync refuses SIGTERM
     ("Writing initial AOF, can't exit"), so SIGTERM is resent every second and
     whatever is left when time runs out gets SIGKILL.
     """
-    pending = [node._process for node in nodes if node.running]
+    pending = processes
     deadline = time.monotonic() + STOP_TIMEOUT
     while pending and time.monotonic() < deadline:
         for process in pending:
@@ -240,7 +260,6 @@ def _stop_all(nodes: list[RedisNode]) -> None:
     for process in pending:
         process.kill()
         process.wait()
-    _live.difference_update(nodes)
 
 
 atexit.register(lambda: _stop_all(list(_live)))
@@ -296,16 +315,20 @@ class LocalCluster(_Managed):
         replicas_per_primary: int = 1,
         extra_config: dict[str, str] | None = None,
         tls: Certificates | None = None,
+        *,
+        ports: list[int] | None = None,
+        detach: bool = False,
     ) -> None:
         self.primaries = primaries
         self.tls = tls
         self.replicas = primaries * replicas_per_primary
         self.replicas_per_primary = replicas_per_primary
         config = {**CLUSTER_CONFIG, **(extra_config or {})}
-        self.ports = [_free_cluster_port() for _ in range(primaries + self.replicas)]
-        self.nodes = [RedisNode(Path(workdir) / f"node-{p}", p, config, tls) for p in self.ports]
+        self.ports = ports or [_free_cluster_port() for _ in range(primaries + self.replicas)]
+        self.nodes = [RedisNode(Path(workdir) / f"node-{p}", p, config, tls, detach) for p in self.ports]
         self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.ports[0]}"
-        self._created = False
+        # Nodes that have a nodes.conf were in a cluster already: they rejoin it.
+        self._created = all((node.dir / "nodes.conf").exists() for node in self.nodes)
 
     def start(self) -> LocalCluster:
         """Boot every node, create the cluster the first time, wait until ready.
@@ -423,3 +446,75 @@ def _slot_count(spec: str) -> int:
         return 0
     first, _, last = spec.partition("-")
     return int(last or first) - int(first) + 1
+
+
+class _RecordedProcess:
+    """A node left running by ``start``, known by the pid recorded then (not our child)."""
+
+    def __init__(self, pid: int, port: int) -> None:
+        self.pid = pid
+        self.port = port
+
+    def poll(self) -> int | None:
+        # Gone, a zombie (empty cmdline), or the pid now someone else's: not the node.
+        try:
+            title = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return 0
+        return None if b"redis-server" in title and f":{self.port} ".encode() in title else 0
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _recorded(pidfile: Path) -> list[_RecordedProcess]:
+    if not pidfile.exists():
+        return []
+    return [_RecordedProcess(*map(int, line.split())) for line in pidfile.read_text().splitlines()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start or stop a local cluster for a person: scripts/cluster start|stop."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/cluster", description="A local 6-node Redis Cluster without TLS on 127.0.0.1."
+    )
+    parser.add_argument("command", choices=["start", "stop"])
+    parser.add_argument("--port", type=int, default=7000, help="the first of six ports (default: 7000)")
+    parser.add_argument("--dir", type=Path, default=Path("var/cluster"), help="default: var/cluster")
+    args = parser.parse_args(argv)
+    pidfile = args.dir / "pids"
+    running = [process for process in _recorded(pidfile) if process.poll() is None]
+    if args.command == "stop":
+        _stop_processes(running)
+        pidfile.unlink(missing_ok=True)
+        print(f"stopped {len(running)} redis-server processes")
+        return 0
+    if running:
+        print(f"already running (pids in {pidfile}): scripts/cluster stop first", file=sys.stderr)
+        return 1
+    ports = list(range(args.port, args.port + 6))
+    cluster = LocalCluster(args.dir, ports=ports, detach=True)
+    try:
+        cluster.start()
+    except RuntimeError as error:
+        print(f"{error}\n(to start afresh: rm -rf {args.dir})", file=sys.stderr)
+        return 1
+    _live.difference_update(cluster.nodes)  # left running when this process exits
+    pidfile.write_text("".join(f"{node.pid} {node.port}\n" for node in cluster.nodes))
+    print(f"cluster ready on 127.0.0.1:{ports[0]}-{ports[-1]}, data in {args.dir}; to use it:")
+    print(f"DBHOST=127.0.0.1 DBPORT={ports[0]} DBTLS=false scripts/serve")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
