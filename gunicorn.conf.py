@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app import embedded
+from app import embedded, logs
 from app.auth import OPEN_API_WARNING
 from app.redis_client import TlsError, check_tls
 from app.settings import ConfigError, Settings
@@ -48,11 +48,14 @@ limit_request_fields = 64
 limit_request_field_size = 8190
 # Worker heartbeats in memory, not /tmp: the container can run with --read-only.
 worker_tmp_dir = str(_MEMORY) if _MEMORY.is_dir() else None
+# Access lines to stdout, everything else to stderr (README, Observability).
 accesslog = "-"
 errorlog = "-"
 # JSON lines; the access log is the one line per request (app/logs.py).
 logger_class = "app.logs.GunicornLogger"
 loglevel = _settings.log_level.lower()
+# The app's own records, as JSON to stderr: set in the master, the workers inherit it.
+logs.configure(_settings.log_level)
 
 
 # prometheus-client's multiprocess mode: every worker writes its samples to

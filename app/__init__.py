@@ -9,6 +9,7 @@ import time
 
 from flask import Flask, Response, g, request
 from flask_restful import Api
+from werkzeug.exceptions import MethodNotAllowed
 
 from app import cli, embedded, errors, logs, metrics
 from app.auth import ApiKeys
@@ -32,8 +33,8 @@ class CustomersApi(Api):
 
 def create_app(settings: Settings | None = None, repository: CustomerRepository | None = None) -> Flask:
     """Assemble the service; ``settings`` and ``repository`` are overrides for tests."""
+    # Logging is the entry point's to set up (gunicorn.conf.py), so the CLI prints no JSON lines.
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["REQUIRE_IF_MATCH"] = settings.require_if_match
@@ -73,8 +74,7 @@ def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> N
 
     @app.after_request
     def after(response: Response) -> Response:
-        rule = request.url_rule
-        route = rule.rule if rule else "unmatched"
+        route = _route_template(app)
         request_id = g.get("request_id", "-")
         # For gunicorn's access log line (app/logs.py): the route template, not the path.
         environ = request.environ
@@ -91,3 +91,17 @@ def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> N
         if "Cache-Control" not in headers:
             headers.add("Cache-Control", "no-store")
         return response
+
+
+def _route_template(app: Flask) -> str:
+    """The rule that matched, or for a 405 the rule whose path matched; else "unmatched"."""
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    error = request.routing_exception
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        # Routing stopped at the method, so url_rule is unset: match again with a method it allows.
+        adapter = app.create_url_adapter(request)
+        if adapter is not None:
+            rule, _ = adapter.match(method=error.valid_methods[0], return_rule=True)
+            return rule.rule
+    return "unmatched"

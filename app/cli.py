@@ -1,7 +1,9 @@
 """``flask --app wsgi customers ...``: operators' commands.
 
 Progress goes to standard error, and only when it is a terminal, so output
-piped into a file or another program stays clean.
+piped into a file or another program stays clean. No logging is set up (only
+gunicorn.conf.py does): Python's last-resort handler prints warnings and errors
+to standard error as plain text, and drops the rest.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 from redis.exceptions import ClusterDownError, RedisClusterException, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -142,10 +142,12 @@ def register(app: Flask) -> None:
 
 
 def _http_detail(error: HTTPException) -> str:
+    if error.code == 413 and request.max_content_length:
+        limit = request.max_content_length
+        return f"The request body is larger than the limit of {limit} bytes ({limit / 1024:g} KiB)."
     details = {
         404: "There is no resource at this URL.",
         405: "This method is not allowed on this resource.",
-        413: "The request body is larger than the limit.",
         415: "The request body must be application/json.",
     }
     return details.get(error.code or 0, HTTPStatus(error.code or 500).description)

@@ -88,7 +88,9 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))
         else:
             registry = prom.REGISTRY
-        return Response(prom.generate_latest(registry), mimetype=prom.CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: the constant has its charset already, and a
+        # mimetype would get a second one appended.
+        return Response(prom.generate_latest(registry), content_type=prom.CONTENT_TYPE_LATEST)
 
 
 class _Process:

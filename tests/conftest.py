@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import fakeredis
 import pytest
 
@@ -9,6 +11,8 @@ from app import create_app
 from app.repository import CustomerRepository
 from app.settings import Settings
 from tests.support.figures import FIGURES
+
+_UNIT = Path(__file__).resolve().parent / "unit"
 
 
 @pytest.fixture
@@ -31,6 +35,13 @@ def app(repository: CustomerRepository):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def pytest_collection_modifyitems(items):
+    """Mark tests/unit ``unit``: ``-m unit`` runs them and nothing that starts a server."""
+    for item in items:
+        if _UNIT in item.path.resolve().parents:
+            item.add_marker(pytest.mark.unit)
 
 
 def pytest_terminal_summary(terminalreporter):

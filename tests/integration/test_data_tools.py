@@ -3,8 +3,11 @@ against real servers."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import pty
 import random
 import subprocess
 import sys
@@ -221,3 +224,36 @@ def test_check_config_fails_clearly_without_a_database():
     assert result.returncode == 1
     assert "PROBLEM: cannot use the database: ConnectionError" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def on_a_terminal(env: dict[str, str], *args: str) -> str:
+    """What a person sees: the command's stdout and stderr, both on one pseudo-terminal."""
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", *args],
+        cwd=REPO,
+        env=service_environment(env),
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    ) as process:
+        os.close(terminal)
+        chunks = []
+        with contextlib.suppress(OSError):  # EIO once the command has exited
+            while chunk := os.read(controller, 4096):
+                chunks.append(chunk)
+        process.wait(timeout=60)
+    os.close(controller)
+    return b"".join(chunks).decode()
+
+
+def test_cli_output_carries_no_json_log_lines_on_a_terminal_or_a_pipe(tmp_path):
+    env = {"DATA_DIR": str(tmp_path / "data")}  # the embedded store, whose start is logged
+    piped = flask(env, "check-config", timeout=60)
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    assert not [line for line in piped.stdout.splitlines() if line.startswith("{")]
+    # The warning still reaches the person, as plain text on stderr.
+    assert piped.stderr.startswith("no database configured: serving from the embedded store")
+    seen = on_a_terminal(env, "check-config")
+    assert "OK: the service can work with this database" in seen
+    assert not [line for line in seen.splitlines() if line.startswith("{")]

@@ -4,6 +4,9 @@ Tests run against a real redis-server rather than a fake, so slot routing,
 replication and failover behave as in production. Each process is remembered by
 the Popen handle that started it and only that pid is ever signalled, so other
 redis-servers on the machine are never touched.
+
+``scripts/cluster`` starts the same 6-node cluster for a person
+(tests/support/local_cluster.py).
 """
 
 from __future__ import annotations
@@ -98,9 +101,15 @@ class RedisNode:
     """One redis-server process with its own directory, redis.conf and log."""
 
     def __init__(
-        self, directory: Path, port: int, config: dict[str, str], tls: Certificates | None = None
+        self,
+        directory: Path,
+        port: int,
+        config: dict[str, str],
+        tls: Certificates | None = None,
+        detach: bool = False,
     ) -> None:
         self.port = port
+        self.detach = detach  # its own session: no terminal signal reaches it
         self.tls = tls
         self.dir = Path(directory).resolve()
         self.log_path = self.dir / "redis.log"
@@ -140,6 +149,7 @@ class RedisNode:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.detach,
             )
         _live.add(self)
 
@@ -223,13 +233,18 @@ def _quote(path: str) -> str:
 
 
 def _stop_all(nodes: list[RedisNode]) -> None:
-    """SIGTERM every node at once, then wait, all within about STOP_TIMEOUT.
+    _stop_processes([node._process for node in nodes if node.running])
+    _live.difference_update(nodes)
+
+
+def _stop_processes(processes: list) -> None:
+    """SIGTERM every process at once, then wait, all within about STOP_TIMEOUT.
 
     A replica still writing its first AOF after a full sync refuses SIGTERM
     ("Writing initial AOF, can't exit"), so SIGTERM is resent every second and
     whatever is left when time runs out gets SIGKILL.
     """
-    pending = [node._process for node in nodes if node.running]
+    pending = processes
     deadline = time.monotonic() + STOP_TIMEOUT
     while pending and time.monotonic() < deadline:
         for process in pending:
@@ -241,7 +256,6 @@ def _stop_all(nodes: list[RedisNode]) -> None:
     for process in pending:
         process.kill()
         process.wait()
-    _live.difference_update(nodes)
 
 
 atexit.register(lambda: _stop_all(list(_live)))
@@ -297,16 +311,20 @@ class LocalCluster(_Managed):
         replicas_per_primary: int = 1,
         extra_config: dict[str, str] | None = None,
         tls: Certificates | None = None,
+        *,
+        ports: list[int] | None = None,
+        detach: bool = False,
     ) -> None:
         self.primaries = primaries
         self.tls = tls
         self.replicas = primaries * replicas_per_primary
         self.replicas_per_primary = replicas_per_primary
         config = {**CLUSTER_CONFIG, **(extra_config or {})}
-        self.ports = [_free_cluster_port() for _ in range(primaries + self.replicas)]
-        self.nodes = [RedisNode(Path(workdir) / f"node-{p}", p, config, tls) for p in self.ports]
+        self.ports = ports or [_free_cluster_port() for _ in range(primaries + self.replicas)]
+        self.nodes = [RedisNode(Path(workdir) / f"node-{p}", p, config, tls, detach) for p in self.ports]
         self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.ports[0]}"
-        self._created = False
+        # Nodes that have a nodes.conf were in a cluster already: they rejoin it.
+        self._created = all((node.dir / "nodes.conf").exists() for node in self.nodes)
 
     def start(self) -> LocalCluster:
         """Boot every node, create the cluster the first time, wait until ready.

@@ -204,6 +204,9 @@ def test_body_over_64_kib_is_413(client):
     )
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
+    assert response.get_json()["detail"] == (
+        "The request body is larger than the limit of 65536 bytes (64 KiB)."
+    )
 
 
 def test_unknown_route_and_wrong_method_are_problems(client):
@@ -224,6 +227,14 @@ def test_balance_keeps_every_digit(client):
         assert response.status_code == 201
         raw = client.get(response.headers["Location"]).get_data(as_text=True)
         assert f'"balance":{value},' in raw
+
+
+def test_balance_comes_back_as_the_same_value_in_its_shortest_form(client):
+    for sent, returned in (("0.30", "0.3"), ("1.00", "1"), ("1e2", "100"), ("-0.0", "0")):
+        response = client.post(
+            "/customers", data=f'{{"name": "A", "balance": {sent}}}', content_type="application/json"
+        )
+        assert f'"balance":{returned},' in response.get_data(as_text=True), sent
 
 
 def test_balance_sum_computed_by_a_client_reads_back_exactly(client):

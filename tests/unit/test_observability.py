@@ -27,6 +27,21 @@ def test_requests_are_counted_by_route_template_and_status(client):
     assert "customers/0000" not in after, "labels are route templates, never ids"
 
 
+def test_a_405_is_counted_under_the_route_it_was_sent_to(client):
+    def count(route: str) -> float:
+        exposition = client.get("/metrics").get_data(as_text=True)
+        return sample(exposition, "customers_http_requests_total", method="DELETE", route=route, status="405")
+
+    before = count("/customers"), count("unmatched")
+    assert client.delete("/customers").status_code == 405
+    assert (count("/customers"), count("unmatched")) == (before[0] + 1, before[1])
+
+
+def test_metrics_content_type_has_one_charset(client):
+    response = client.get("/metrics")
+    assert response.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
+
+
 def test_domain_events_are_counted(client):
     before = client.get("/metrics").get_data(as_text=True)
     for _ in range(2):
