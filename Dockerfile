@@ -10,6 +10,7 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 # python3: the official python images and Debian's python3 both have it.
 RUN python3 -m venv /opt/venv
+# The lock (scripts/lock writes it): every package pinned, with the hashes pip checks.
 COPY requirements.txt /tmp/requirements.txt
 # Optional, for builds behind a TLS-intercepting proxy or a package mirror:
 #   --build-arg PIP_CERT=/etc/ssl/certs/ca-certificates.crt -v /etc/ssl/certs:/etc/ssl/certs:ro
@@ -17,7 +18,8 @@ COPY requirements.txt /tmp/requirements.txt
 # pip reads them from the environment; they exist in this build stage only.
 ARG PIP_CERT
 ARG PIP_INDEX_URL
-RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+    -r /tmp/requirements.txt
 
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin customers \
