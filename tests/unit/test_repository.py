@@ -161,3 +161,16 @@ def test_numbers_other_programs_wrote_as_timestamps_are_shown_not_a_500(client, 
     assert shown["updated_at"] == "1970-01-01T00:00:00.000001Z"
     assert client.get("/customers").status_code == 200
     assert client.delete(f"/customers/{customer_id}").status_code == 204
+
+
+def test_create_many_creates_only_absent_ids_and_keeps_the_index_exact(repository, redis_client):
+    existing = repository.create({"name": "There already"}).customer
+    new = str(uuid.uuid4())
+    batch = [(existing.id, {"name": "Other"}), (new, {"name": "First"}), (new, {"name": "Second"})]
+
+    assert repository.create_many(batch) == [False, True, False]
+    assert repository.get(existing.id) == existing, "fields and created_at untouched"
+    assert repository.get(new).fields["name"] == "First"
+    assert [c.id for c in repository.list(10).customers] == [existing.id, new]
+    assert redis_client.zcard(INDEX_KEY) == 2, "no entry for what was not created"
+    assert repository.create_many([(new, {"name": "Again"})]) == [False]
