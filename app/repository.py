@@ -34,8 +34,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from app.durable import DurableWriter
 from app.keys import (
@@ -305,14 +307,11 @@ class CustomerRepository:
         moments = {n: start + timedelta(microseconds=step) for step, n in enumerate(todo)}
         members = {n: index_member(moments[n], customers[n][0]) for n in todo}
         self._client.zadd(INDEX_KEY, dict.fromkeys(members.values(), 0))
-        # A cluster pipeline cannot load a script on NOSCRIPT: load it on every primary first.
-        sha = self._client.script_load(self._create.script)
-        pipe = self._client.pipeline(transaction=False)
-        for n in todo:
-            customer_id, fields = customers[n]
-            pipe.evalsha(sha, 1, customer_key(customer_id), *_flatten(_record(fields, moments[n])))
-        for n, done in zip(todo, pipe.execute(), strict=True):
-            created[n] = bool(done)
+        writes = [
+            [customer_key(customers[n][0]), *_flatten(_record(customers[n][1], moments[n]))] for n in todo
+        ]
+        for n, done in zip(todo, self._create_pipelined(writes), strict=True):
+            created[n] = done
         # Created meanwhile, or twice in this batch: those entries name no hash of theirs.
         lost = [members[n] for n in todo if not created[n]]
         if lost:
@@ -344,6 +343,27 @@ class CustomerRepository:
             if stored.fields.get("created_at") != record["created_at"]:
                 raise RuntimeError(f"customer id collision on {customer_id}")
         return StoredCustomer(customer_id, record)
+
+    def _create_pipelined(self, writes: list[list[str]]) -> list[bool]:
+        """Run the create script on each [key, *field/value pairs], pipelined; True where it created."""
+        replies: list[Any] = [NoScriptError()] * len(writes)
+        for _ in range(2):
+            # redis-py refuses evalsha in a cluster pipeline, which cannot load a
+            # script on NOSCRIPT: load it on every primary, then queue it by name.
+            # A primary promoted since then may lack it: those commands run again.
+            pending = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if not pending:
+                break
+            sha = self._client.script_load(self._create.script)
+            pipe = self._client.pipeline(transaction=False)
+            for n in pending:
+                pipe.execute_command("EVALSHA", sha, 1, *writes[n])
+            for n, reply in zip(pending, pipe.execute(raise_on_error=False), strict=True):
+                replies[n] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [bool(reply) for reply in replies]
 
     def _replay(self, customer_id: str, recorded: str, idempotency: Idempotency) -> Created:
         fingerprint, record = _unpack(recorded)

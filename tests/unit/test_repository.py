@@ -174,3 +174,21 @@ def test_create_many_creates_only_absent_ids_and_keeps_the_index_exact(repositor
     assert [c.id for c in repository.list(10).customers] == [existing.id, new]
     assert redis_client.zcard(INDEX_KEY) == 2, "no entry for what was not created"
     assert repository.create_many([(new, {"name": "Again"})]) == [False]
+
+
+def test_create_many_runs_again_what_a_node_without_the_script_refused(repository, redis_client, monkeypatch):
+    loads = []
+    load = redis_client.script_load
+
+    def load_then_forget(script):
+        loads.append(script)
+        sha = load(script)
+        if len(loads) == 1:  # as a replica promoted right after the load would
+            redis_client.script_flush()
+        return sha
+
+    monkeypatch.setattr(redis_client, "script_load", load_then_forget)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    assert repository.create_many([(i, {"name": i}) for i in ids]) == [True, True, True]
+    assert len(loads) == 2
+    assert [c.id for c in repository.list(10).customers] == ids
