@@ -192,3 +192,13 @@ def test_create_many_runs_again_what_a_node_without_the_script_refused(repositor
     assert repository.create_many([(i, {"name": i}) for i in ids]) == [True, True, True]
     assert len(loads) == 2
     assert [c.id for c in repository.list(10).customers] == ids
+
+
+def test_create_many_writes_no_hash_before_its_index_entry(repository, redis_client, monkeypatch):
+    def lost_connection(*args, **kwargs):
+        raise ConnectionError("the index write failed")
+
+    monkeypatch.setattr(redis_client, "zadd", lost_connection)
+    with pytest.raises(ConnectionError):
+        repository.create_many([(str(uuid.uuid4()), {"name": "Never half-written"})])
+    assert list(redis_client.scan_iter("customer:*")) == [], "a customer the listing could not find"
