@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis.exceptions import RedisError
 
-from app import diagnostics, transfer
+from app import diagnostics, importing, transfer
 from app.redis_client import TlsError, check_tls
 from app.repository import StoredCustomer
 from app.settings import Settings
@@ -45,10 +45,14 @@ class Progress:
     def rate(self) -> float:
         return self.count / max(time.monotonic() - self.started, 1e-9)
 
-    def done(self) -> str:
+    def stop(self) -> float:
+        """End the terminal line; return the seconds since the start."""
         if self._tty:
             click.echo(err=True)
-        elapsed = time.monotonic() - self.started
+        return time.monotonic() - self.started
+
+    def done(self) -> str:
+        elapsed = self.stop()
         return f"{self.verb} {self.count:,} customers in {elapsed:.1f} s ({self.rate():,.0f}/s)"
 
 
@@ -79,39 +83,89 @@ def export(output: Path | None) -> None:
 
 
 @customers.command("import")
-@click.argument("source", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["ndjson", "csv"]), help="Default: from the file name.")
+@click.option(
+    "--key-field",
+    type=click.Choice(importing.KEY_FIELDS),
+    help="Derive the id of a record without one from this field (trimmed, lowercased), so that "
+    "a re-run finds the customers the first run created instead of creating them again.",
+)
+@click.option(
+    "--ignore-unknown",
+    is_flag=True,
+    help="Import a file with columns (CSV) or fields (NDJSON) no customer has, without them. "
+    "Default: refuse the file.",
+)
 @click.option(
     "--strict", is_flag=True, help="Reject the whole file if any record is bad (nothing is written)."
 )
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-def import_(source: Path, fmt: str | None, strict: bool, batch_size: int) -> None:
-    """Load customers from NDJSON or CSV, validated like the API; safe to re-run (by id)."""
+def import_(  # keyword-only: click passes options by name
+    source: Path,
+    *,
+    fmt: str | None,
+    key_field: str | None,
+    ignore_unknown: bool,
+    strict: bool,
+    batch_size: int,
+) -> None:
+    """Load customers from NDJSON or CSV (with a header row), validated like the API.
+
+    A record with an id is restored as given, timestamps too: a re-run leaves
+    the same data. A record without an id becomes a new customer, created now
+    as POST /customers would; running the file again creates it again, unless
+    --key-field email: then a re-run leaves the customers it finds as they are
+    (counted as already present). Bad records are reported by line number and
+    skipped. Unknown columns or fields are named once and refuse the file.
+
+    \b
+    Exit status:
+      0  every record imported (created, restored or already present)
+      1  file refused, nothing written (unknown fields; --strict and a bad record)
+      3  some bad records skipped, the others imported
+      4  nothing imported: every record was bad
+    """
     fmt = fmt or ("csv" if source.suffix.lower() == ".csv" else "ndjson")
-    if strict and str(source) == "-":
-        raise click.UsageError("--strict reads the file twice: give a file, not standard input")
-    bad: list[transfer.BadRecord] = []
+    with transfer.open_seekable(source) as stream:
+        ignore = _unknown_fields(stream, fmt, ignore_unknown)
 
-    def good_records(stream: TextIO) -> Iterator[StoredCustomer]:
-        for number, raw in transfer.read_records(stream, fmt):
-            checked = transfer.validate(number, raw)
-            if isinstance(checked, transfer.BadRecord):
-                bad.append(checked)
-                click.echo(f"line {checked.line}: {checked.message}", err=True)
-            else:
-                yield checked
+        def good_records(tally: importing.Tally) -> Iterator[StoredCustomer | importing.NewCustomer]:
+            stream.seek(0)
+            return importing.checked(transfer.read_records(stream, fmt, ignore), key_field, tally, _report)
 
-    if strict:  # a first pass that writes nothing
-        with click.open_file(str(source), encoding="utf-8") as stream:
-            for _ in good_records(stream):
+        if strict:  # a first pass that writes nothing
+            first = importing.Tally()
+            for _ in good_records(first):
                 pass
-        if bad:
-            raise click.ClickException(f"{len(bad)} bad records: nothing imported (--strict)")
-    progress = Progress("imported")
-    with click.open_file(str(source), encoding="utf-8") as stream:
-        for count in transfer.import_records(repository(), good_records(stream), batch_size):
+            if first.bad:
+                raise click.ClickException(f"{first.bad} bad records: nothing imported (--strict)")
+        tally = importing.Tally()
+        progress = Progress("imported")
+        for count in importing.import_records(repository(), good_records(tally), tally, batch_size):
             progress.update(count)
-    click.echo(progress.done() + (f"; {len(bad)} bad records skipped" if bad else ""), err=True)
+    click.echo(tally.summary(progress.stop()), err=True)
+    if tally.exit_status():
+        raise SystemExit(tally.exit_status())
+
+
+def _unknown_fields(stream: TextIO, fmt: str, ignore_unknown: bool) -> frozenset[str]:
+    """Refuse the file if it names fields no customer has, or name them once and ignore them."""
+    unknown = transfer.unknown_fields(stream, fmt)
+    if not unknown:
+        return frozenset()
+    what = "columns" if fmt == "csv" else "fields"
+    if not ignore_unknown:
+        raise click.ClickException(
+            f"unknown {what}: {', '.join(unknown)}; known: {', '.join(transfer.FIELDS)}. "
+            "Nothing imported: rename them, or give --ignore-unknown to import without them."
+        )
+    click.echo(f"ignoring unknown {what}: {', '.join(unknown)}", err=True)
+    return frozenset(unknown)
+
+
+def _report(bad: transfer.BadRecord) -> None:
+    click.echo(f"line {bad.line}: {bad.message}", err=True)
 
 
 @customers.command("check-config")

@@ -1,25 +1,28 @@
 """Customers in and out of the service as files: NDJSON out, NDJSON or CSV in.
 
-An exported line is the API's JSON representation of one customer. Importing
-validates each record with the API's own schema (``CustomerCreate``), keeps
-its ``id``, ``created_at`` and ``updated_at``, and writes in batches; a
-re-run with the same file leaves the same data.
+An exported line is the API's JSON representation of one customer. An
+imported record is one NDJSON object or one CSV row under a header row;
+``app/importing.py`` turns records into customers. The fields a record may
+name are the representation's: any other is refused or, if the operator
+says so, ignored, and named once for the whole file rather than per record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Iterable, Iterator
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, TextIO
 
 from app import json_codec, schemas
-from app.keys import normalize_id, timestamp
-from app.repository import CustomerRepository, StoredCustomer
+from app.repository import CustomerRepository
 
-CSV_COLUMNS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
+FIELDS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -35,83 +38,66 @@ def export_lines(repository: CustomerRepository) -> Iterator[str]:
             yield json_codec.dumps(schemas.represent(customer.id, customer.fields)).decode() + "\n"
 
 
-def read_records(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:
-    """Yield (line number, raw record or the reason it is unreadable)."""
+@contextlib.contextmanager
+def open_seekable(source: Path) -> Iterator[TextIO]:
+    """The file, or standard input (``-``) copied to a temporary file: an import reads it more than once."""
+    if str(source) != "-":
+        with source.open(encoding="utf-8", newline="") as stream:
+            yield stream
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        shutil.copyfileobj(sys.stdin, spool)
+        yield spool
+
+
+def unknown_fields(stream: TextIO, fmt: str) -> list[str]:
+    """The field names, sorted, that some record uses and no customer has.
+
+    CSV: the header row. NDJSON: every object's keys, so the whole stream is
+    read (unreadable lines are left for the import to report).
+    """
+    if fmt == "csv":
+        return sorted(set(_header(csv.DictReader(stream))) - set(FIELDS))
+    found: set[str] = set()
+    for line in stream:
+        try:
+            value = json_codec.loads(line.encode())
+        except json_codec.MalformedJSON:
+            continue
+        if isinstance(value, dict):
+            found.update(value.keys() - set(FIELDS))
+    return sorted(found)
+
+
+def read_records(
+    stream: TextIO, fmt: str, ignore: frozenset[str] = frozenset()
+) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:
+    """Yield (line number, raw record without the ``ignore`` fields, or why it is unreadable)."""
     if fmt == "csv":
         reader = csv.DictReader(stream)
-        unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
-        if unknown:
-            yield 1, BadRecord(1, f"unknown columns: {', '.join(sorted(unknown))}")
-            return
+        _header(reader)
         for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if v not in ("", None)}
+            if None in row:
+                yield reader.line_num, BadRecord(reader.line_num, "more cells than the header has columns")
+                continue
+            # An empty cell is an absent field.
+            yield reader.line_num, {k: v for k, v in row.items() if v not in ("", None) and k not in ignore}
         return
     for number, line in enumerate(stream, 1):
         if not line.strip():
             continue
         try:
-            yield number, json_codec.loads(line.encode())
+            value = json_codec.loads(line.encode())
         except json_codec.MalformedJSON as error:
             yield number, BadRecord(number, f"not JSON: {error}")
+            continue
+        if isinstance(value, dict) and ignore:
+            value = {k: v for k, v in value.items() if k not in ignore}
+        yield number, value
 
 
-def validate(number: int, raw: dict[str, Any] | BadRecord) -> StoredCustomer | BadRecord:
-    """Turn one raw record into a customer to store, or say what is wrong with it."""
-    if isinstance(raw, BadRecord):
-        return raw
-    if not isinstance(raw, dict):
-        return BadRecord(number, "not a JSON object")
-    record = {k: v for k, v in raw.items() if v is not None}
-    customer_id = normalize_id(str(record.pop("id", "")))
-    if customer_id is None:
-        return BadRecord(number, "id: must be a UUID")
-    stamps = {}
-    for name in ("created_at", "updated_at"):
-        value = record.pop(name, None)
-        stamp = _timestamp(value) if value is not None else _now()
-        if stamp is None:
-            return BadRecord(number, f"{name}: must be an RFC 3339 timestamp")
-        stamps[name] = stamp
-    if isinstance(record.get("balance"), str):  # CSV cells are text
-        try:
-            record["balance"] = Decimal(record["balance"])
-        except InvalidOperation:
-            return BadRecord(number, "balance: must be a number")
-    try:
-        fields = schemas.parse_create(record)
-    except schemas.SchemaError as error:
-        return BadRecord(number, "; ".join(f"{e['field']}: {e['message']}" for e in error.errors))
-    return StoredCustomer(customer_id, {**fields, **stamps})
-
-
-def import_records(
-    repository: CustomerRepository, records: Iterable[StoredCustomer], batch_size: int = 1000
-) -> Iterator[int]:
-    """Restore customers in batches; yield the running count after each batch."""
-    done, batch = 0, []
-    for customer in records:
-        batch.append(customer)
-        if len(batch) >= batch_size:
-            repository.restore(batch)
-            done += len(batch)
-            batch = []
-            yield done
-    if batch:
-        repository.restore(batch)
-        yield done + len(batch)
-
-
-def _timestamp(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return timestamp(moment)  # stored as the service stores its own
-
-
-def _now() -> str:
-    return timestamp(datetime.now(UTC))
+def _header(reader: csv.DictReader[str]) -> list[str]:
+    """Read the header row, matched as a spreadsheet writes it: any case, spaces, a BOM."""
+    names = [name.lstrip("\ufeff").strip().lower() for name in reader.fieldnames or ()]
+    reader.fieldnames = names
+    return names

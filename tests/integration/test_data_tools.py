@@ -25,6 +25,7 @@ from tests.support.backends import (
     tls_cluster_env,
 )
 from tests.support.figures import record
+from tests.support.listing import pages
 from tests.support.redis_servers import LocalCluster, free_port
 from tests.support.service import REPO, service_environment
 
@@ -127,8 +128,8 @@ def test_bad_records_are_reported_by_line_and_skipped_or_reject_the_file(standal
     assert list(standalone.client().scan_iter("customer:*")) == []
 
     lenient = flask(env, "import", str(path))
-    assert lenient.returncode == 0
-    assert "3 bad records skipped" in lenient.stderr
+    assert lenient.returncode == 3, "some records skipped"
+    assert "created 0, restored 3, already present 0, skipped 3 bad records" in lenient.stderr
     assert len(list(standalone.client().scan_iter("customer:*"))) == 3
 
 
@@ -164,12 +165,95 @@ def test_progress_stays_quiet_when_stderr_is_not_a_terminal(standalone, tmp_path
     path.write_text("".join(customer_lines(2500)))
     result = flask(standalone_env(standalone), "import", str(path))
     assert "\r" not in result.stderr
-    progress = [line for line in result.stderr.splitlines() if line.startswith("imported")]
-    assert len(progress) == 1, "only the summary, no running count"
-    assert progress[0].startswith("imported 2,500 customers in")
+    assert result.stderr.startswith("created 0, restored 2,500, already present 0, skipped 0 bad records, in")
+    assert len(result.stderr.splitlines()) == 1, "only the summary, no running count"
     exported = flask(standalone_env(standalone), "export")
     assert len(exported.stdout.splitlines()) == 2500
     assert all(line.startswith("{") for line in exported.stdout.splitlines())
+
+
+def new_people(count: int, start: int = 0) -> list[dict[str, str]]:
+    """Customers as another system has them: no id of ours, no timestamps."""
+    return [
+        {"name": f"Person {i} Ünïcode", "email": f"Person.{i}@example.com", "balance": f"{i}.25"}
+        for i in range(start, start + count)
+    ]
+
+
+def listing(backend) -> list[dict]:
+    return [c for page in pages(backend.http.get, "/customers?limit=97") for c in page.json()]
+
+
+def test_records_without_ids_import_on_the_cluster_and_are_served(on_cluster, cluster, tmp_path):
+    # Every primary forgets the scripts: the import must load its own, not rely on NOSCRIPT.
+    on_cluster.redis.script_flush()
+    restored = [json_codec.loads(line.encode()) for line in customer_lines(20, seed=3)]
+    for n, customer in enumerate(restored):
+        customer["created_at"] = f"2020-01-01T00:00:{n:02d}Z"  # before any "now"
+    people = new_people(300)
+    lines = [json.dumps(person) for person in people]
+    for n, customer in enumerate(restored):  # a record with an id every 15 lines
+        lines.insert(n * 15, json_codec.dumps(customer).decode())
+    lines.insert(149, json.dumps({"name": " ", "email": "blank@example.com"}))  # line 150
+    path = tmp_path / "mixed.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+
+    result = flask(cluster_env(cluster), "import", "--batch-size", "64", str(path))
+    assert result.returncode == 3, result.stderr
+    assert "line 150: name: String should have at least 1 character" in result.stderr
+    assert "created 300, restored 20, already present 0, skipped 1 bad record, in" in result.stderr
+
+    shown = listing(on_cluster)
+    assert [c["id"] for c in shown[:20]] == [c["id"] for c in restored]
+    assert [(c["name"], c["email"]) for c in shown[20:]] == [(p["name"], p["email"]) for p in people]
+    assert len({c["id"] for c in shown}) == 320
+    assert shown[25]["balance"] == 5.25
+    for customer in shown[::7]:
+        assert on_cluster.http.get(f"/customers/{customer['id']}").json() == customer
+    owners = {on_cluster.redis.get_node_from_key(f"customer:{c['id']}").name for c in shown[20:]}
+    assert len(owners) == 3, "spread over every primary"
+
+
+def test_a_csv_rerun_with_key_field_email_creates_nothing_new(on_cluster, cluster, tmp_path):
+    path = tmp_path / "people.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, ["name", "email", "balance"])
+        writer.writeheader()
+        writer.writerows(new_people(200))
+    env = cluster_env(cluster)
+
+    first = flask(env, "import", "--key-field", "email", "--batch-size", "50", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "created 200, restored 0, already present 0, skipped 0 bad records" in first.stderr
+    before, index = listing(on_cluster), on_cluster.redis.zrange("customers:index", 0, -1)
+    assert [c["name"] for c in before] == [p["name"] for p in new_people(200)]
+
+    again = flask(env, "import", "--key-field", "email", str(path))
+    assert again.returncode == 0, again.stderr
+    assert "created 0, restored 0, already present 200, skipped 0 bad records" in again.stderr
+    assert listing(on_cluster) == before, "same ids, fields and timestamps"
+    assert on_cluster.redis.zrange("customers:index", 0, -1) == index
+
+
+def test_unknown_columns_are_named_once_and_refuse_the_file_unless_ignored(on_cluster, cluster, tmp_path):
+    path = tmp_path / "crm.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, ["name", "email", "balance", "crm_id"])
+        writer.writeheader()
+        writer.writerows({**person, "crm_id": f"C-{n}"} for n, person in enumerate(new_people(30)))
+    env = cluster_env(cluster)
+
+    refused = flask(env, "import", str(path))
+    assert refused.returncode == 1
+    assert refused.stderr.count("crm_id") == 1
+    assert "unknown columns: crm_id; known: id, name, email" in refused.stderr
+    assert list(on_cluster.redis.scan_iter("customer*")) == [], "nothing written"
+
+    ignored = flask(env, "import", "--ignore-unknown", str(path))
+    assert ignored.returncode == 0, ignored.stderr
+    assert ignored.stderr.count("crm_id") == 1
+    assert "ignoring unknown columns: crm_id" in ignored.stderr
+    assert [c["email"] for c in listing(on_cluster)] == [p["email"] for p in new_people(30)]
 
 
 def test_check_config_reports_topology_tls_and_permissions(cluster):

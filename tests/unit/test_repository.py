@@ -161,3 +161,44 @@ def test_numbers_other_programs_wrote_as_timestamps_are_shown_not_a_500(client, 
     assert shown["updated_at"] == "1970-01-01T00:00:00.000001Z"
     assert client.get("/customers").status_code == 200
     assert client.delete(f"/customers/{customer_id}").status_code == 204
+
+
+def test_create_many_creates_only_absent_ids_and_keeps_the_index_exact(repository, redis_client):
+    existing = repository.create({"name": "There already"}).customer
+    new = str(uuid.uuid4())
+    batch = [(existing.id, {"name": "Other"}), (new, {"name": "First"}), (new, {"name": "Second"})]
+
+    assert repository.create_many(batch) == [False, True, False]
+    assert repository.get(existing.id) == existing, "fields and created_at untouched"
+    assert repository.get(new).fields["name"] == "First"
+    assert [c.id for c in repository.list(10).customers] == [existing.id, new]
+    assert redis_client.zcard(INDEX_KEY) == 2, "no entry for what was not created"
+    assert repository.create_many([(new, {"name": "Again"})]) == [False]
+
+
+def test_create_many_runs_again_what_a_node_without_the_script_refused(repository, redis_client, monkeypatch):
+    loads = []
+    load = redis_client.script_load
+
+    def load_then_forget(script):
+        loads.append(script)
+        sha = load(script)
+        if len(loads) == 1:  # as a replica promoted right after the load would
+            redis_client.script_flush()
+        return sha
+
+    monkeypatch.setattr(redis_client, "script_load", load_then_forget)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    assert repository.create_many([(i, {"name": i}) for i in ids]) == [True, True, True]
+    assert len(loads) == 2
+    assert [c.id for c in repository.list(10).customers] == ids
+
+
+def test_create_many_writes_no_hash_before_its_index_entry(repository, redis_client, monkeypatch):
+    def lost_connection(*args, **kwargs):
+        raise ConnectionError("the index write failed")
+
+    monkeypatch.setattr(redis_client, "zadd", lost_connection)
+    with pytest.raises(ConnectionError):
+        repository.create_many([(str(uuid.uuid4()), {"name": "Never half-written"})])
+    assert list(redis_client.scan_iter("customer:*")) == [], "a customer the listing could not find"
