@@ -11,12 +11,14 @@ from flask import Flask, Response, g, request
 from flask_restful import Api
 from werkzeug.exceptions import MethodNotAllowed
 
-from app import cli, embedded, errors, logs, metrics
-from app.auth import ApiKeys
-from app.repository import CustomerRepository
-from app.resources import Customer, CustomerList, Health, OpenApi, Readiness
+from app.api import errors
+from app.api.auth import ApiKeys
+from app.api.resources import Customer, CustomerList, Health, OpenApi, Readiness
+from app.observability import logs, metrics
+from app.ops import cli, embedded
 from app.settings import Settings
-from app.store import EXTENSION, Store
+from app.store.provider import EXTENSION, Store
+from app.store.repository import CustomerRepository
 
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -76,7 +78,7 @@ def _add_hooks(app: Flask, keys: ApiKeys, observed: metrics.Metrics | None) -> N
     def after(response: Response) -> Response:
         route = _route_template(app)
         request_id = g.get("request_id", "-")
-        # For gunicorn's access log line (app/logs.py): the route template, not the path.
+        # For gunicorn's access log line (app/observability/logs.py): the route template, not the path.
         environ = request.environ
         environ[logs.ROUTE_ENVIRON_KEY] = route
         environ[logs.REQUEST_ID_ENVIRON_KEY] = request_id

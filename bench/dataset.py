@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from redis.cluster import RedisCluster
 
-from app.repository import INDEX_KEY, CustomerRepository, StoredCustomer
+from app.store.repository import INDEX_KEY, CustomerRepository, StoredCustomer
 
 BATCH = 5_000
 # Every made-up customer was created at a distinct microsecond from this moment on.

@@ -27,7 +27,7 @@ import uuid
 
 from redis.cluster import RedisCluster
 
-from app.repository import INDEX_KEY, CustomerRepository
+from app.store.repository import INDEX_KEY, CustomerRepository
 from bench.dataset import BATCH, created_micros, make_customers, seed_fields
 from tests.support.redis_servers import LocalCluster
 

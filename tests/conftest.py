@@ -8,8 +8,8 @@ import fakeredis
 import pytest
 
 from app import create_app
-from app.repository import CustomerRepository
 from app.settings import Settings
+from app.store.repository import CustomerRepository
 from tests.support.figures import FIGURES
 
 _UNIT = Path(__file__).resolve().parent / "unit"

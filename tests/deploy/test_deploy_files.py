@@ -2,7 +2,7 @@
 
 ``systemd-analyze verify`` and ``systemd-analyze security`` check the unit,
 ``cfn-lint`` the CloudFormation template, and the rest keeps the files in step
-with the code: the MemoryDB access string is ``app.acl.access_string()``, the
+with the code: the MemoryDB access string is ``app.ops.acl.access_string()``, the
 unit runs ``gunicorn wsgi:app`` and waits longer than gunicorn's graceful
 timeout, and every variable the files set is one the service reads.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.acl import access_string
+from app.ops.acl import access_string
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "customers.service"

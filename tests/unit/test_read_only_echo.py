@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.keys import stored_forms
-from app.repository import CustomerRepository, ReadOnlyFieldDiffers
+from app.store.keys import stored_forms
+from app.store.repository import CustomerRepository, ReadOnlyFieldDiffers
 
 DIFFERS = "is read-only and differs from the stored value"
 ADA = {"name": "Ada", "email": "ada@example.com", "phone": "555 0100", "balance": 1}

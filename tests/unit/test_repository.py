@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.keys import InvalidCursor
-from app.repository import (
+from app.store.keys import InvalidCursor
+from app.store.repository import (
     INDEX_KEY,
     ORPHAN_GRACE_SECONDS,
     CustomerNotFound,

@@ -11,10 +11,10 @@ import threading
 
 from flask import current_app
 
-from app.metrics import InstrumentedRepository
-from app.redis_client import build_client
-from app.repository import CustomerRepository
+from app.observability.metrics import InstrumentedRepository
 from app.settings import Settings
+from app.store.client import build_client
+from app.store.repository import CustomerRepository
 
 EXTENSION = "customers.store"
 

@@ -25,7 +25,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from app.keys import display_timestamp, normalize_id
+from app.store.keys import display_timestamp, normalize_id
 
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
 READ_ONLY_DIFFERS = "is read-only and differs from the stored value"

@@ -17,11 +17,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from app import json_codec, metrics
-from app.durable import WriteNotDurable
-from app.keys import InvalidCursor
-from app.repository import CustomerNotFound, IdempotencyKeyReused, PreconditionFailed, ReadOnlyFieldDiffers
-from app.schemas import READ_ONLY_DIFFERS, SchemaError
+from app import json_codec
+from app.customers.schemas import READ_ONLY_DIFFERS, SchemaError
+from app.observability import metrics
+from app.store.durable import WriteNotDurable
+from app.store.keys import InvalidCursor
+from app.store.repository import (
+    CustomerNotFound,
+    IdempotencyKeyReused,
+    PreconditionFailed,
+    ReadOnlyFieldDiffers,
+)
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
-from app import json_codec, schemas
-from app.keys import normalize_id, timestamp
-from app.repository import CustomerRepository, StoredCustomer
+from app import json_codec
+from app.customers import schemas
+from app.store.keys import normalize_id, timestamp
+from app.store.repository import CustomerRepository, StoredCustomer
 
 CSV_COLUMNS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
 

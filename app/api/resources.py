@@ -9,11 +9,14 @@ from typing import Any
 from flask import Response, current_app, g, request, url_for
 from flask_restful import Resource
 
-from app import json_codec, metrics, openapi, schemas
-from app.errors import Problem
-from app.keys import normalize_id
-from app.repository import Idempotency, StoredCustomer
-from app.store import repository
+from app import json_codec
+from app.api import openapi
+from app.api.errors import Problem
+from app.customers import schemas
+from app.observability import metrics
+from app.store.keys import normalize_id
+from app.store.provider import repository
+from app.store.repository import Idempotency, StoredCustomer
 
 _JSON = "application/json"
 _MERGE_PATCH = "application/merge-patch+json"

@@ -15,8 +15,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from app import embedded, plaintext
+from app.ops import embedded
 from app.settings import Settings
+from app.store import plaintext
 
 Client = redis.Redis | RedisCluster
 
@@ -75,7 +76,7 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
 class TlsError(redis.ConnectionError):
     """TLS to the database can never work as configured: a fault of configuration.
 
-    A ConnectionError, so that a request meeting it answers 503 (app/errors.py)
+    A ConnectionError, so that a request meeting it answers 503 (app/api/errors.py)
     and the log line says why.
     """
 

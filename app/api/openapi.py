@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from app.schemas import CustomerCreate, CustomerPatch, CustomerView, ListQuery
+from app.customers.schemas import CustomerCreate, CustomerPatch, CustomerView, ListQuery
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"$ref": "#/components/responses/Problem"}

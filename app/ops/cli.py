@@ -19,11 +19,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis.exceptions import RedisError
 
-from app import diagnostics, transfer
-from app.redis_client import TlsError, check_tls
-from app.repository import StoredCustomer
+from app.ops import diagnostics, transfer
 from app.settings import Settings
-from app.store import EXTENSION, repository
+from app.store.client import TlsError, check_tls
+from app.store.provider import EXTENSION, repository
+from app.store.repository import StoredCustomer
 
 customers = AppGroup("customers", help="Maintain the customer records.")
 

@@ -1,6 +1,6 @@
 """Customers in Redis: the only code that reads and writes them.
 
-The key layout is in ``app/keys.py``, which only this module uses.
+The key layout is in ``app/store/keys.py``, which only this module uses.
 
 Atomicity
 ---------
@@ -37,8 +37,9 @@ from pathlib import Path
 
 from redis.cluster import RedisCluster
 
-from app.durable import DurableWriter
-from app.keys import (
+from app.store.client import Client
+from app.store.durable import DurableWriter
+from app.store.keys import (
     INDEX_KEY,
     customer_key,
     decode_cursor,
@@ -51,7 +52,6 @@ from app.keys import (
     stored_forms,
     timestamp,
 )
-from app.redis_client import Client
 
 SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
 ORPHAN_GRACE_SECONDS = 60
