@@ -13,7 +13,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+SETTINGS_EXTENSION = "customers.settings"
+
+
+def settings_of(app: Flask) -> Settings:
+    """The settings ``app`` was built with (in a request: ``settings_of(current_app)``)."""
+    settings: Settings = app.extensions[SETTINGS_EXTENSION]
+    return settings
 
 
 class ConfigError(ValueError):

@@ -10,13 +10,10 @@ is why it is imported here inside ``init_app`` and not at the top.
 
 from __future__ import annotations
 
-import functools
-import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
-from redis.exceptions import RedisError
 
 from app.settings import Settings
 
@@ -78,6 +75,14 @@ class Metrics:
             child = self._operation_children[operation] = self.redis_latency.labels(operation)
         child.observe(seconds)
 
+    def redis_error(self, operation: str, error: str) -> None:
+        """Count a repository call that failed in Redis."""
+        self.redis_errors.labels(operation, error).inc()
+
+    def count(self, event: str) -> None:
+        """Count a domain event."""
+        self.events.labels(event).inc()
+
     def render(self, multiprocess_dir: Path | None) -> Response:
         """The text exposition of every process's metrics."""
         prom = self._prom
@@ -108,39 +113,3 @@ def init_app(app: Flask, settings: Settings) -> Metrics | None:
     registered = _Process.metrics
     app.add_url_rule("/metrics", "metrics", lambda: registered.render(settings.metrics_multiprocess_dir))
     return registered
-
-
-class InstrumentedRepository:
-    """The repository, with each public call timed and its Redis errors counted."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        # Wrap each public method once, not on every call.
-        for name in dir(inner):
-            attribute = getattr(type(inner), name, None)
-            if not name.startswith("_") and callable(attribute):
-                setattr(self, name, functools.partial(timed, name, getattr(inner, name)))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # properties such as ``client``
-
-
-def count(event: str) -> None:
-    """Count a domain event (no-op when metrics are off)."""
-    if _Process.metrics is not None:
-        _Process.metrics.events.labels(event).inc()
-
-
-def timed(operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a repository call, recording its duration and Redis errors."""
-    registered = _Process.metrics
-    if registered is None:
-        return call(*args, **kwargs)
-    started = time.perf_counter()
-    try:
-        return call(*args, **kwargs)
-    except RedisError as error:
-        registered.redis_errors.labels(operation, type(error).__name__).inc()
-        raise
-    finally:
-        registered.observe_operation(operation, time.perf_counter() - started)

@@ -17,8 +17,10 @@ from typing import Any, TextIO
 
 from app import json_codec
 from app.customers import schemas
-from app.store.keys import normalize_id, timestamp
-from app.store.repository import CustomerRepository, StoredCustomer
+from app.customers.model import StoredCustomer, normalize_id
+from app.customers.representation import represent
+from app.store.maintenance import CustomerMaintenance
+from app.store.timestamps import timestamp
 
 CSV_COLUMNS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
 
@@ -29,11 +31,11 @@ class BadRecord:
     message: str
 
 
-def export_lines(repository: CustomerRepository) -> Iterator[str]:
+def export_lines(repository: CustomerMaintenance) -> Iterator[str]:
     """Yield one NDJSON line (with its newline) per stored customer."""
     for batch in repository.scan():
         for customer in batch:
-            yield json_codec.dumps(schemas.represent(customer.id, customer.fields)).decode() + "\n"
+            yield json_codec.dumps(represent(customer.id, customer.fields)).decode() + "\n"
 
 
 def read_records(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:
@@ -86,7 +88,7 @@ def validate(number: int, raw: dict[str, Any] | BadRecord) -> StoredCustomer | B
 
 
 def import_records(
-    repository: CustomerRepository, records: Iterable[StoredCustomer], batch_size: int = 1000
+    repository: CustomerMaintenance, records: Iterable[StoredCustomer], batch_size: int = 1000
 ) -> Iterator[int]:
     """Restore customers in batches; yield the running count after each batch."""
     done, batch = 0, []

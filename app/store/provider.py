@@ -1,4 +1,4 @@
-"""The repository this process uses, built on first use.
+"""The repository an app uses, built on first use in each process.
 
 Building it opens connections (a cluster client reads the slot map at once),
 so it happens lazily, after gunicorn has forked the worker, and again on the
@@ -9,39 +9,49 @@ from __future__ import annotations
 
 import threading
 
-from flask import current_app
+from flask import Flask
 
-from app.observability.metrics import InstrumentedRepository
+from app.observability.instrumented import InstrumentedRepository
+from app.observability.metrics import Metrics
 from app.settings import Settings
 from app.store.client import build_client
 from app.store.repository import CustomerRepository
 
-EXTENSION = "customers.store"
+REPOSITORY_EXTENSION = "customers.repository"
+
+Repository = CustomerRepository | InstrumentedRepository
 
 
-class Store:
-    def __init__(self, settings: Settings, repository: CustomerRepository | None = None) -> None:
-        self.settings = settings
-        self._repository = repository
+class RepositoryProvider:
+    """Builds the app's repository once per process; measured when the app has metrics."""
+
+    def __init__(
+        self, settings: Settings, repository: CustomerRepository | None = None, metrics: Metrics | None = None
+    ) -> None:
+        self._settings = settings
+        self._given = repository
+        self._metrics = metrics
+        self._repository: Repository | None = None
         self._lock = threading.Lock()
 
-    @property
-    def repository(self) -> CustomerRepository:
+    def get(self) -> Repository:
+        """The repository, built now if this process has none yet."""
         if self._repository is None:
             with self._lock:
                 if self._repository is None:
-                    repository = CustomerRepository(
-                        build_client(self.settings),
-                        wait_replicas=self.settings.db_wait_replicas,
-                        wait_timeout_ms=self.settings.db_wait_timeout_ms,
-                    )
-                    self._repository = (
-                        InstrumentedRepository(repository) if self.settings.metrics_enabled else repository
-                    )
+                    self._repository = self._build()
         return self._repository
 
+    def _build(self) -> Repository:
+        repository = self._given or CustomerRepository(
+            build_client(self._settings),
+            wait_replicas=self._settings.db_wait_replicas,
+            wait_timeout_ms=self._settings.db_wait_timeout_ms,
+        )
+        return repository if self._metrics is None else InstrumentedRepository(repository, self._metrics)
 
-def repository() -> CustomerRepository:
-    """The repository of the current app."""
-    store: Store = current_app.extensions[EXTENSION]
-    return store.repository
+
+def repository_of(app: Flask) -> Repository:
+    """The repository of ``app`` (in a request: ``repository_of(current_app)``)."""
+    provider: RepositoryProvider = app.extensions[REPOSITORY_EXTENSION]
+    return provider.get()

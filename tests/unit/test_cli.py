@@ -7,8 +7,16 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from app import create_app
 from app.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def command_client(monkeypatch, redis_client):
+    """The commands connect with ``build_client(settings)``: here to the fake the app uses."""
+    monkeypatch.setattr("app.ops.cli.build_client", lambda settings: redis_client)
 
 
 def invoke(app, *args: str):

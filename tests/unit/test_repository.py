@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.store.keys import InvalidCursor
-from app.store.repository import (
-    INDEX_KEY,
-    ORPHAN_GRACE_SECONDS,
-    CustomerNotFound,
-    CustomerRepository,
-)
+from app.customers.model import CustomerNotFound
+from app.store.cursors import InvalidCursor
+from app.store.keys import INDEX_KEY
+from app.store.listing import ORPHAN_GRACE_SECONDS
+from app.store.maintenance import CustomerMaintenance
+from app.store.repository import CustomerRepository
 
 
 class Clock:
@@ -71,9 +70,10 @@ def test_reindex_makes_sample_hashes_listable_and_is_idempotent(repository, redi
     ids = {sample_hash(redis_client, f"old{i}") for i in range(7)}
     redis_client.hset("customer:not-a-uuid", mapping={"name": "stray"})
     assert repository.list(100).customers == []
-    assert list(repository.reindex(batch_size=3))[-1] == 7
+    maintenance = CustomerMaintenance(redis_client)
+    assert list(maintenance.reindex(batch_size=3))[-1] == 7
     assert {c.id for c in repository.list(100).customers} == ids
-    list(repository.reindex())
+    list(maintenance.reindex())
     assert redis_client.zcard(INDEX_KEY) == 7
 
 

@@ -1,0 +1,102 @@
+"""Operators' bulk work over every customer: reindex, scan (export), restore (import).
+
+Not on the request path: these walk the whole keyspace with SCAN (every
+primary of a cluster) and write in pipelines, one batch at a time, so memory
+stays at one batch whatever the number of customers. Writes keep the order
+the repository keeps (app/store/repository.py, Atomicity): the index entry
+first, then the hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from app.customers.model import StoredCustomer, normalize_id
+from app.store.client import Client
+from app.store.keys import CUSTOMER_PREFIX, INDEX_KEY, SERVICE_FIELDS, customer_key, member_for
+from app.store.timestamps import timestamp
+
+
+class CustomerMaintenance:
+    """Reindex, scan and restore customers in batches."""
+
+    def __init__(self, client: Client, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._client = client
+        self._clock = clock
+
+    def reindex(self, batch_size: int = 500) -> Iterator[int]:
+        """Index every ``customer:*`` hash; yield the running count per batch.
+
+        Rebuilds the index for data written by the sample, or by hand. Hashes
+        without ``created_at`` get one, set to now, so they have a place in
+        the listing order.
+        """
+        done = 0
+        for ids in self._scan_ids(batch_size):
+            done += self._index_batch(ids)
+            yield done
+
+    def scan(self, batch_size: int = 1000) -> Iterator[list[StoredCustomer]]:
+        """Every ``customer:<uuid>`` hash, indexed or not, in batches."""
+        for ids in self._scan_ids(batch_size):
+            yield self._read_many(ids)
+
+    def restore(self, customers: list[StoredCustomer]) -> None:
+        """Write customers exactly as given (ids and timestamps too), one pipeline per batch.
+
+        Re-running with the same customers leaves the same data: the index
+        entry is added first, then each hash gets the given fields and loses
+        the service's fields that are not given. Every step is single-key, so
+        a reader sees the old or the new customer, never a missing one.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            member = member_for(customer.fields.get("created_at", ""), customer.id)
+            if member is not None:
+                pipe.zadd(INDEX_KEY, {member: 0})
+        pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            pipe.hset(customer_key(customer.id), mapping=customer.fields)
+            absent = [name for name in SERVICE_FIELDS if name not in customer.fields]
+            if absent:
+                pipe.hdel(customer_key(customer.id), *absent)
+        pipe.execute()
+
+    def _index_batch(self, ids: list[str]) -> int:
+        stamp = timestamp(self._clock())
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hsetnx(customer_key(customer_id), "created_at", stamp)
+        pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hget(customer_key(customer_id), "created_at")
+        members = {}
+        for customer_id, created in zip(ids, pipe.execute(), strict=True):
+            member = member_for(created or "", customer_id)
+            if member is not None:
+                members[member] = 0
+        if members:
+            self._client.zadd(INDEX_KEY, members)
+        return len(members)
+
+    def _scan_ids(self, batch_size: int) -> Iterator[list[str]]:
+        """Ids of every ``customer:<uuid>`` key (other ``customer:*`` keys are not ours)."""
+        batch: list[str] = []
+        for key in self._client.scan_iter(customer_key("*"), count=1000):
+            customer_id = key.removeprefix(CUSTOMER_PREFIX)
+            if normalize_id(customer_id) == customer_id:
+                batch.append(customer_id)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _read_many(self, ids: list[str]) -> list[StoredCustomer]:
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hgetall(customer_key(customer_id))
+        return [StoredCustomer(i, fields) for i, fields in zip(ids, pipe.execute(), strict=True) if fields]
