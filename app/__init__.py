@@ -34,7 +34,6 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.config["REQUIRE_IF_MATCH"] = settings.require_if_match
     if repository is None and settings.embedded:
         if embedded.ensure_running(settings.data_dir):
             log.warning(embedded.notice(settings.data_dir))

@@ -15,6 +15,7 @@ from app.api.errors import Problem
 from app.customers import schemas
 from app.customers.model import Idempotency, StoredCustomer, normalize_id
 from app.customers.representation import represent
+from app.settings import settings_of
 from app.store.provider import repository_of
 
 _JSON = "application/json"
@@ -108,7 +109,7 @@ def _known_id(raw: str) -> str:
 def _if_match() -> list[str] | None:
     """The strong ETags of If-Match (["*"] for any); None when it is absent."""
     if "If-Match" not in request.headers:
-        if current_app.config["REQUIRE_IF_MATCH"]:
+        if settings_of(current_app).require_if_match:
             raise Problem(
                 428,
                 "This service requires If-Match on writes: GET the customer and send its ETag.",
