@@ -15,7 +15,7 @@ from app.api.auth import OPEN_API_WARNING
 from app.observability import logs
 from app.ops import embedded
 from app.settings import ConfigError, Settings
-from app.store.client import TlsError, check_tls
+from app.store.tls_check import TlsError, check_tls
 
 try:
     _settings = Settings.from_env()

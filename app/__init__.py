@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response
 from flask_restful import Api
 
@@ -11,14 +9,12 @@ from app.api import errors, hooks
 from app.api.auth import ApiKeys
 from app.api.resources import Customer, CustomerList, Health, OpenApi, Readiness
 from app.observability import metrics
-from app.ops import cli, embedded
+from app.ops import cli
 from app.settings import SETTINGS_EXTENSION, Settings
 from app.store.provider import REPOSITORY_EXTENSION, RepositoryProvider
 from app.store.repository import CustomerRepository
 
 MAX_BODY_BYTES = 64 * 1024
-
-log = logging.getLogger(__name__)
 
 
 class CustomersApi(Api):
@@ -29,16 +25,16 @@ class CustomersApi(Api):
 
 
 def create_app(settings: Settings | None = None, repository: CustomerRepository | None = None) -> Flask:
-    """Assemble the service; ``settings`` and ``repository`` are overrides for tests."""
-    # Logging is the entry point's to set up (gunicorn.conf.py), so the CLI prints no JSON lines.
+    """Assemble the service; ``settings`` and ``repository`` are overrides for tests.
+
+    Nothing here reaches outside the app: no connection (the repository is
+    built on first use, after gunicorn forks), no logging setup and no
+    servers (gunicorn.conf.py and build_client own those), no process-wide
+    metrics. So one process can build several apps with different settings.
+    """
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    if repository is None and settings.embedded:
-        if embedded.ensure_running(settings.data_dir):
-            log.warning(embedded.notice(settings.data_dir))
-    elif repository is None:
-        log.info("database: %s", settings.database_label)
 
     api = CustomersApi(app)
     api.add_resource(CustomerList, "/customers", endpoint="customers")

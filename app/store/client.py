@@ -6,6 +6,7 @@ and a connection pool must never be shared across a fork.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -18,10 +19,18 @@ from app.store.tls_check import check_tls
 
 Client = redis.Redis | RedisCluster
 
+log = logging.getLogger(__name__)
+
 
 def build_client(settings: Settings) -> Client:
-    """Return a standalone or cluster client as the settings describe."""
+    """Return a standalone or cluster client as the settings describe.
+
+    For the embedded store, start its server first unless it runs already
+    (the CLI and ``flask run``; under gunicorn the master has started it).
+    """
     if settings.embedded:
+        if embedded.ensure_running(settings.data_dir):
+            log.warning(embedded.notice(settings.data_dir))
         return redis.Redis(
             unix_socket_path=str(embedded.socket_path(settings.data_dir)),
             decode_responses=True,
@@ -29,6 +38,7 @@ def build_client(settings: Settings) -> Client:
             retry=retry_policy(),
             max_connections=settings.db_max_connections,
         )
+    log.info("database: %s", settings.database_label)
     # A handshake that can never succeed would otherwise be retried like an
     # outage (DB_CONNECT_TIMEOUT per attempt) and reported as a bare timeout.
     check_tls(settings)
