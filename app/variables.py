@@ -1,12 +1,12 @@
 """Environment variables declared as data: parsed, shown and documented from one declaration.
 
 ``declare()`` makes a ``Settings`` field (app/settings.py) that carries its
-``Variable``: the name, a ``Kind`` (app/kinds.py: how text becomes a
-value, and what it accepts in words), the default, whether it is a secret, and a one-line
-meaning. From those, ``read`` turns an environment into field values, with a
-``ConfigError`` of one line naming the variable and never a secret's value;
-``describe`` shows effective values for check-config; app/settings_table.py
-renders the README's configuration table.
+``Variable``: the name, a ``Kind`` (app/kinds.py: how text becomes a value,
+and what it accepts in words), the default, whether it is a secret, and a
+one-line meaning. From those, ``read`` turns an environment into field
+values, with a ``ConfigError`` of one line naming the variable and never a
+secret's value; ``describe`` shows effective values for check-config;
+app/settings_table.py renders the README's configuration table.
 """
 
 from __future__ import annotations
