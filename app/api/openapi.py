@@ -27,8 +27,12 @@ def _header(name: str, description: str | None = None, **schema: Any) -> dict[st
     return parameter if description is None else {**parameter, "description": description}
 
 
+def _schema(model: str) -> dict[str, Any]:
+    return {"schema": {"$ref": _REF.format(model=model)}}
+
+
 _IF_MATCH = _header("If-Match", "Write only if the customer's current ETag is listed (or `*`).")
-_PATCH_SCHEMA = {"schema": {"$ref": _REF.format(model="CustomerPatch")}}
+_PATCH_SCHEMA = _schema("CustomerPatch")
 _PUT_BODY = {"required": True, "content": {"application/json": _PATCH_SCHEMA}}
 _PATCH_BODY = {
     "required": True,
@@ -53,7 +57,7 @@ def _customer(status: str, description: str, **headers: Any) -> dict[str, Any]:
         status: {
             "description": description,
             "headers": {**_ETAG, **headers},
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model="CustomerView")}}},
+            "content": {"application/json": _schema("CustomerView")},
         }
     }
 
@@ -86,10 +90,7 @@ def document() -> dict[str, Any]:
     ):
         schemas[model.__name__] = model.model_json_schema(mode=mode, ref_template=_REF)
     query = ListQuery.model_json_schema()["properties"]
-    create_body = {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="CustomerCreate")}}},
-    }
+    create_body = {"required": True, "content": {"application/json": _schema("CustomerCreate")}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -102,9 +103,7 @@ def document() -> dict[str, Any]:
             "responses": {
                 "Problem": {
                     "description": "An error (RFC 9457).",
-                    "content": {
-                        "application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}
-                    },
+                    "content": {"application/problem+json": _schema("Problem")},
                 }
             },
             "securitySchemes": {
