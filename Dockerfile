@@ -35,6 +35,6 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER customers
 EXPOSE 8080
 VOLUME ["/data"]
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD ["python", "-m", "app.healthcheck"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD ["python", "-m", "app.ops.healthcheck"]
 # Exec form: gunicorn runs as PID 1 and receives SIGTERM itself (graceful stop).
 ENTRYPOINT ["gunicorn", "wsgi:app"]

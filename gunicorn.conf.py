@@ -11,10 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app import embedded, logs
-from app.auth import OPEN_API_WARNING
-from app.redis_client import TlsError, check_tls
+from app.api.auth import OPEN_API_WARNING
+from app.observability import logs
+from app.ops import embedded
 from app.settings import ConfigError, Settings
+from app.store.tls_check import TlsError, check_tls
 
 try:
     _settings = Settings.from_env()
@@ -51,8 +52,8 @@ worker_tmp_dir = str(_MEMORY) if _MEMORY.is_dir() else None
 # Access lines to stdout, everything else to stderr (README, Observability).
 accesslog = "-"
 errorlog = "-"
-# JSON lines; the access log is the one line per request (app/logs.py).
-logger_class = "app.logs.GunicornLogger"
+# JSON lines; the access log is the one line per request (app/observability/logs.py).
+logger_class = "app.observability.logs.GunicornLogger"
 loglevel = _settings.log_level.lower()
 # The app's own records, as JSON to stderr: set in the master, the workers inherit it.
 logs.configure(_settings.log_level)

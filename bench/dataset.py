@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 
 from redis.cluster import RedisCluster
 
-from app.repository import INDEX_KEY, CustomerRepository, StoredCustomer
+from app.customers.model import StoredCustomer
+from app.store.keys import INDEX_KEY
+from app.store.maintenance import CustomerMaintenance
 
 BATCH = 5_000
 # Every made-up customer was created at a distinct microsecond from this moment on.
@@ -78,7 +80,7 @@ def make_customers(start: int, count: int, seed: int = 1) -> Iterator[StoredCust
 
 def load(client: RedisCluster, start: int, count: int, label: str) -> float:
     """Restore ``count`` customers in pipelined batches; return the rate in customers/s."""
-    repository = CustomerRepository(client)
+    repository = CustomerMaintenance(client)
     began = time.perf_counter()
     batch: list[StoredCustomer] = []
     done = 0

@@ -27,7 +27,8 @@ import uuid
 
 from redis.cluster import RedisCluster
 
-from app.repository import INDEX_KEY, CustomerRepository
+from app.store.keys import INDEX_KEY
+from app.store.maintenance import CustomerMaintenance
 from bench.dataset import BATCH, created_micros, make_customers, seed_fields
 from tests.support.redis_servers import LocalCluster
 
@@ -65,7 +66,7 @@ def customers_delta(cluster: LocalCluster, client: RedisCluster, count: int, sta
     Each is a hash and an index entry, written by ``CustomerRepository.restore``.
     """
     customers = list(make_customers(start, count))
-    repository = CustomerRepository(client)
+    repository = CustomerMaintenance(client)
     before = used_memory(cluster)
     try:
         for offset in range(0, count, BATCH):

@@ -27,23 +27,6 @@ FLOOR_APP = "bench.floor:app"
 FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
 # The names run.py gives the sides, for the report.
 SERVICE_NAME, FLOOR_NAME, FRAMEWORK_FLOOR_NAME = "service", "floor", "flask-floor"
-# Variables that would change what the service does, beyond those tests/support/service.py strips:
-# a shell's settings must not reach the servers measured.
-_STRIPPED = (
-    "METRICS_ENABLED",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "API_KEYS",
-    "API_KEYS_FILE",
-    "DBTLS_CERT_FILE",
-    "DBTLS_KEY_FILE",
-    "DB_CONNECT_TIMEOUT",
-    "DB_SOCKET_TIMEOUT",
-    "DB_MAX_CONNECTIONS",
-    "DB_WAIT_REPLICAS",
-    "DB_WAIT_TIMEOUT_MS",
-    "REQUIRE_IF_MATCH",
-)
-
 _started: list[Gunicorn] = []
 
 
@@ -76,8 +59,8 @@ class Gunicorn:
             "DBTLS": "false",
             **(extra_env or {}),
         }
-        inherited = service_environment({})
-        self.env = {**{k: v for k, v in inherited.items() if k not in _STRIPPED}, **settings}
+        # Without any of the service's variables from the shell: they must not reach the servers measured.
+        self.env = service_environment(settings)
         self._process: subprocess.Popen[bytes] | None = None
         self._workers_seen: set[int] = set()
 

@@ -8,8 +8,8 @@ import fakeredis
 import pytest
 
 from app import create_app
-from app.repository import CustomerRepository
 from app.settings import Settings
+from app.store.repository import CustomerRepository
 from tests.support.figures import FIGURES
 
 _UNIT = Path(__file__).resolve().parent / "unit"
@@ -30,6 +30,12 @@ def app(repository: CustomerRepository):
     app = create_app(Settings(), repository)
     app.config["TESTING"] = True
     return app
+
+
+@pytest.fixture
+def commands_on_fake(monkeypatch, redis_client):
+    """``flask customers`` commands connect with ``build_client(settings)``: here, to the app's fake."""
+    monkeypatch.setattr("app.ops.cli.build_client", lambda settings: redis_client)
 
 
 @pytest.fixture

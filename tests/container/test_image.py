@@ -286,7 +286,7 @@ def test_image_runs_unprivileged_holds_no_secret_and_has_a_healthcheck(image, ba
     assert "DATA_DIR=/data" in config["Env"]
     assert "/data" in config["Volumes"]
     healthcheck = info.get("Healthcheck") or config.get("Healthcheck")
-    assert healthcheck["Test"] == ["CMD", "python", "-m", "app.healthcheck"]
+    assert healthcheck["Test"] == ["CMD", "python", "-m", "app.ops.healthcheck"]
 
     history = podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
     baked = "\n".join([history, json.dumps(config), json.dumps(info.get("Labels"))]).lower()

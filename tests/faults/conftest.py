@@ -48,10 +48,6 @@ def start_service(cluster, tmp_path, request):
                 "DBHOST": "127.0.0.1",
                 "DBPORT": str(dbport or cluster.ports[0]),
                 "DBTLS": "false",
-                # Pinned, so that nothing inherited from the environment changes the contract.
-                "DB_WAIT_REPLICAS": "0",
-                "REQUIRE_IF_MATCH": "false",
-                "API_KEYS": "",
                 **(env or {}),
             }
             log_path = tmp_path / "service.log"

@@ -16,7 +16,7 @@ import uuid
 from decimal import Decimal
 
 from app import json_codec
-from app.acl import access_string
+from app.ops.acl import access_string
 from tests.support.backends import (
     APP_PASSWORD,
     LEAST_PRIVILEGE,

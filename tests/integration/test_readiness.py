@@ -39,7 +39,7 @@ def test_container_healthcheck_probes_the_configured_port(on_standalone):
     def probe(port):
         env = service_environment({"PORT": str(port)})
         return subprocess.run(
-            [sys.executable, "-m", "app.healthcheck"],
+            [sys.executable, "-m", "app.ops.healthcheck"],
             cwd=REPO,
             env=env,
             capture_output=True,

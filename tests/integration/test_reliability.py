@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.repository import etag_of
+from app.customers.model import etag_of
 from tests.support.backends import LEAST_PRIVILEGE, cluster_env, standalone_env
 from tests.support.redis_servers import LocalCluster
 from tests.support.service import Http, Service

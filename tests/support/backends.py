@@ -1,6 +1,6 @@
 """The servers the integration tests use, as the service sees them.
 
-The service connects as an ACL user with exactly the rule of ``app.acl``
+The service connects as an ACL user with exactly the rule of ``app.ops.acl``
 (on every cluster node), so every test over these proves that least
 privilege is enough; tests inspect Redis as the default user.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import redis
 
-from app.acl import access_string
+from app.ops.acl import access_string
 from tests.support.redis_servers import LocalCluster, StandaloneRedis
 from tests.support.service import Http, Service
 from tests.support.tls import Certificates

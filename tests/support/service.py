@@ -11,25 +11,12 @@ from pathlib import Path
 
 import requests
 
+from app.settings import VARIABLE_NAMES
 from tests.support.redis_servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-# Variables the service reads: the tests set them explicitly, never inherit them.
-_SERVICE_VARIABLES = (
-    "HOST",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "REDIS_URL",
-    "DBHOST",
-    "DBPORT",
-    "DBUSERNAME",
-    "DBPASSWORD",
-    "DBTLS",
-    "DBTLS_CA_FILE",
-    "REDIS_CLUSTER",
-    "DATA_DIR",
-    "LOG_LEVEL",
-)
+# Every variable the service reads (app/settings.py): the tests set them explicitly, never inherit them.
+_SERVICE_VARIABLES = frozenset(VARIABLE_NAMES)
 
 
 def service_environment(overrides: dict[str, str]) -> dict[str, str]:

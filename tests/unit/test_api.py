@@ -250,7 +250,7 @@ def test_unexpected_failure_is_a_bare_500(app, client, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr("app.repository.CustomerRepository.get", explode)
+    monkeypatch.setattr("app.store.repository.CustomerRepository.get", explode)
     response = client.get("/customers/00000000-0000-4000-8000-000000000000")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"

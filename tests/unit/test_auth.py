@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import redis
 
 from app import create_app
 from app.settings import ConfigError, Settings
@@ -65,11 +66,21 @@ def test_idempotency_keys_are_scoped_per_api_key(client):
     assert again.get_json()["id"] == first.get_json()["id"]
 
 
-def test_keys_are_never_logged(repository, caplog):
+def test_keys_are_never_logged(repository, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     client = create_app(Settings(api_keys=(KEY,)), repository).test_client()
     client.get("/customers", headers=bearer(KEY))
     client.get("/customers", headers=bearer("not-the-key-at-all"))
+
+    def unavailable(*args, **kwargs):
+        raise redis.ConnectionError("connection refused")
+
+    # A request the service does log (a 503, with its request id), sent with the key.
+    monkeypatch.setattr(repository, "get", unavailable)
+    assert (
+        client.get("/customers/00000000-0000-4000-8000-000000000000", headers=bearer(KEY)).status_code == 503
+    )
+    assert "database unavailable" in caplog.text, "the app's log records reach caplog"
     assert KEY not in caplog.text
     assert "not-the-key-at-all" not in caplog.text
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from app import create_app
 from app.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("commands_on_fake")
 
 
 def invoke(app, *args: str):

@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 
-from app.keys import parse_timestamp
+from app.store.timestamps import parse_timestamp
+
+pytestmark = pytest.mark.usefixtures("commands_on_fake")
 
 PEOPLE = [
     {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0001", "balance": "10.50"},

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from app import create_app
-from app.logs import JsonFormatter
+from app.observability.logs import JsonFormatter
 from app.settings import Settings
 from tests.support.prometheus import sample
 

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.openapi import document
+from app.api.openapi import document
 
 ROOT = "urn:customers:openapi"
 # Keywords whose value is one subschema, or a list or a map of them (JSON Schema 2020-12).

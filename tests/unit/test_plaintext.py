@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from app import plaintext
+from app.store import plaintext
 
 
 def answers(reply: bytes | None) -> bool:

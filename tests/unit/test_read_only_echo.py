@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.keys import stored_forms
-from app.repository import CustomerRepository, ReadOnlyFieldDiffers
+from app.customers.model import ReadOnlyFieldDiffers
+from app.store.repository import CustomerRepository
+from app.store.timestamps import stored_forms
 
 DIFFERS = "is read-only and differs from the stored value"
 ADA = {"name": "Ada", "email": "ada@example.com", "phone": "555 0100", "balance": 1}

@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.keys import InvalidCursor
-from app.repository import (
-    INDEX_KEY,
-    ORPHAN_GRACE_SECONDS,
-    CustomerNotFound,
-    CustomerRepository,
-)
+from app.customers.model import CustomerNotFound
+from app.store.cursors import InvalidCursor
+from app.store.keys import INDEX_KEY
+from app.store.listing import ORPHAN_GRACE_SECONDS
+from app.store.maintenance import CustomerMaintenance
+from app.store.repository import CustomerRepository
 
 
 class Clock:
@@ -41,6 +40,11 @@ def clock():
 @pytest.fixture
 def repository(redis_client, clock):
     return CustomerRepository(redis_client, clock=clock)
+
+
+@pytest.fixture
+def maintenance(redis_client, clock):
+    return CustomerMaintenance(redis_client, clock=clock)
 
 
 def sample_hash(redis_client, name: str) -> str:
@@ -71,9 +75,10 @@ def test_reindex_makes_sample_hashes_listable_and_is_idempotent(repository, redi
     ids = {sample_hash(redis_client, f"old{i}") for i in range(7)}
     redis_client.hset("customer:not-a-uuid", mapping={"name": "stray"})
     assert repository.list(100).customers == []
-    assert list(repository.reindex(batch_size=3))[-1] == 7
+    maintenance = CustomerMaintenance(redis_client)
+    assert list(maintenance.reindex(batch_size=3))[-1] == 7
     assert {c.id for c in repository.list(100).customers} == ids
-    list(repository.reindex())
+    list(maintenance.reindex())
     assert redis_client.zcard(INDEX_KEY) == 7
 
 
@@ -163,20 +168,22 @@ def test_numbers_other_programs_wrote_as_timestamps_are_shown_not_a_500(client, 
     assert client.delete(f"/customers/{customer_id}").status_code == 204
 
 
-def test_create_many_creates_only_absent_ids_and_keeps_the_index_exact(repository, redis_client):
+def test_create_many_creates_only_absent_ids_and_keeps_the_index_exact(repository, maintenance, redis_client):
     existing = repository.create({"name": "There already"}).customer
     new = str(uuid.uuid4())
     batch = [(existing.id, {"name": "Other"}), (new, {"name": "First"}), (new, {"name": "Second"})]
 
-    assert repository.create_many(batch) == [False, True, False]
+    assert maintenance.create_many(batch) == [False, True, False]
     assert repository.get(existing.id) == existing, "fields and created_at untouched"
     assert repository.get(new).fields["name"] == "First"
     assert [c.id for c in repository.list(10).customers] == [existing.id, new]
     assert redis_client.zcard(INDEX_KEY) == 2, "no entry for what was not created"
-    assert repository.create_many([(new, {"name": "Again"})]) == [False]
+    assert maintenance.create_many([(new, {"name": "Again"})]) == [False]
 
 
-def test_create_many_runs_again_what_a_node_without_the_script_refused(repository, redis_client, monkeypatch):
+def test_create_many_runs_again_what_a_node_without_the_script_refused(
+    repository, maintenance, redis_client, monkeypatch
+):
     loads = []
     load = redis_client.script_load
 
@@ -189,16 +196,16 @@ def test_create_many_runs_again_what_a_node_without_the_script_refused(repositor
 
     monkeypatch.setattr(redis_client, "script_load", load_then_forget)
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    assert repository.create_many([(i, {"name": i}) for i in ids]) == [True, True, True]
+    assert maintenance.create_many([(i, {"name": i}) for i in ids]) == [True, True, True]
     assert len(loads) == 2
     assert [c.id for c in repository.list(10).customers] == ids
 
 
-def test_create_many_writes_no_hash_before_its_index_entry(repository, redis_client, monkeypatch):
+def test_create_many_writes_no_hash_before_its_index_entry(maintenance, redis_client, monkeypatch):
     def lost_connection(*args, **kwargs):
         raise ConnectionError("the index write failed")
 
     monkeypatch.setattr(redis_client, "zadd", lost_connection)
     with pytest.raises(ConnectionError):
-        repository.create_many([(str(uuid.uuid4()), {"name": "Never half-written"})])
+        maintenance.create_many([(str(uuid.uuid4()), {"name": "Never half-written"})])
     assert list(redis_client.scan_iter("customer:*")) == [], "a customer the listing could not find"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from app.settings import ConfigError, Settings
+from app.settings import VARIABLE_NAMES, ConfigError, Settings
+from app.settings_table import END, START, markdown_table
 
 
 def test_no_database_configured_means_embedded_on_port_8080():
@@ -66,3 +68,31 @@ def test_the_database_label_never_shows_the_password():
     assert settings.database_label == "rediss://cache.internal:6380"
     assert "s3cret" not in repr(settings)
     assert "s3cret" not in repr(Settings.from_env({"DBHOST": "h", "DBPASSWORD": "s3cret"}))
+
+
+def test_the_readme_table_is_the_one_the_declarations_generate():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    _, start, rest = readme.partition(START + "\n")
+    table, end, _ = rest.partition(END)
+    assert start, "the README keeps the table between the settings-table markers"
+    assert end, "the README keeps the table between the settings-table markers"
+    assert table == markdown_table(), "run: python -m app.settings_table, and paste it into the README"
+
+
+def test_every_field_is_a_declared_variable_and_check_config_lists_each():
+    names = [field.name for field in dataclasses.fields(Settings)]
+    assert len(VARIABLE_NAMES) == len(names) == len(set(VARIABLE_NAMES))
+    assert [name for name, _ in Settings().describe()] == list(VARIABLE_NAMES)
+    assert {"METRICS_ENABLED", "METRICS_REQUIRE_API_KEY", "API_KEYS_FILE"} <= set(VARIABLE_NAMES)
+
+
+def test_check_config_never_shows_a_secret():
+    settings = Settings.from_env(
+        {"REDIS_URL": "rediss://app:s3cret-pass@cache.internal:6380", "API_KEYS": "k-0123456789abcdef"}
+    )
+    shown = dict(settings.describe())
+    assert shown["REDIS_URL"] == "rediss://cache.internal:6380"
+    assert shown["API_KEYS"] == "1 keys (hidden)"
+    assert "s3cret" not in str(shown)
+    assert "k-0123456789abcdef" not in str(shown)
+    assert dict(Settings(db_password="s3cret").describe())["DBPASSWORD"] == "(set, hidden)"

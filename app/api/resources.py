@@ -9,11 +9,14 @@ from typing import Any
 from flask import Response, current_app, g, request, url_for
 from flask_restful import Resource
 
-from app import json_codec, metrics, openapi, schemas
-from app.errors import Problem
-from app.keys import normalize_id
-from app.repository import Idempotency, StoredCustomer
-from app.store import repository
+from app import json_codec
+from app.api import openapi
+from app.api.errors import Problem
+from app.customers import schemas
+from app.customers.model import Idempotency, StoredCustomer, normalize_id
+from app.customers.representation import represent
+from app.settings import settings_of
+from app.store.provider import repository_of
 
 _JSON = "application/json"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -27,28 +30,27 @@ class CustomerList(Resource):
             query = schemas.parse_list_query(request.args.to_dict())
         except schemas.SchemaError as exc:
             raise Problem(400, "Invalid query parameters.", kind="invalid-query", errors=exc.errors) from None
-        page = repository().list(query.limit, query.cursor)
+        page = repository_of(current_app).list(query.limit, query.cursor)
         headers = {}
         if page.next_cursor:
             next_url = url_for("customers", limit=query.limit, cursor=page.next_cursor)
             headers["Link"] = f'<{next_url}>; rel="next"'
-        return _json([schemas.represent(c.id, c.fields) for c in page.customers], 200, headers)
+        return _json([represent(c.id, c.fields) for c in page.customers], 200, headers)
 
     def post(self) -> Any:
         """Create a customer."""
         fields = schemas.parse_create(_json_body(_JSON))
-        created = repository().create(fields, _idempotency(fields))
+        created = repository_of(current_app).create(fields, _idempotency(fields))
         headers = {"Location": url_for("customer", customer_id=created.customer.id)}
         if created.replayed:
             headers["Idempotent-Replayed"] = "true"
-            metrics.count("idempotent_replay")
         return _with_etag(created.customer, 201, headers)
 
 
 class Customer(Resource):
     def get(self, customer_id: str) -> Any:
         """Return one customer (304 if If-None-Match names its version)."""
-        customer = repository().get(_known_id(customer_id))
+        customer = repository_of(current_app).get(_known_id(customer_id))
         if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(customer.etag):
             return _empty(304, {"ETag": f'"{customer.etag}"'})
         return _with_etag(customer, 200)
@@ -63,13 +65,15 @@ class Customer(Resource):
 
     def delete(self, customer_id: str) -> Any:
         """Delete a customer (only the version If-Match names, if given)."""
-        repository().delete(_known_id(customer_id), _if_match())
+        repository_of(current_app).delete(_known_id(customer_id), _if_match())
         return _empty(204)
 
     def _update(self, customer_id: str, body: Any) -> Any:
         known = _known_id(customer_id)
         patch = schemas.parse_patch(body, known)
-        customer = repository().update(known, patch.changes, patch.removed, _if_match(), patch.unchanged)
+        customer = repository_of(current_app).update(
+            known, patch.changes, patch.removed, _if_match(), patch.unchanged
+        )
         if _prefers_representation():
             return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})
         return _empty(204, {"ETag": f'"{customer.etag}"'})
@@ -90,7 +94,7 @@ class OpenApi(Resource):
 class Readiness(Resource):
     def get(self) -> Any:
         """Say whether every primary of the database answers."""
-        repository().ping()
+        repository_of(current_app).ping()
         return _json({"status": "ready"})
 
 
@@ -105,7 +109,7 @@ def _known_id(raw: str) -> str:
 def _if_match() -> list[str] | None:
     """The strong ETags of If-Match (["*"] for any); None when it is absent."""
     if "If-Match" not in request.headers:
-        if current_app.config["REQUIRE_IF_MATCH"]:
+        if settings_of(current_app).require_if_match:
             raise Problem(
                 428,
                 "This service requires If-Match on writes: GET the customer and send its ETag.",
@@ -149,7 +153,7 @@ def _json_body(*media_types: str) -> Any:
 
 def _with_etag(customer: StoredCustomer, status: int, headers: dict[str, str] | None = None) -> Response:
     return _json(
-        schemas.represent(customer.id, customer.fields),
+        represent(customer.id, customer.fields),
         status,
         {**(headers or {}), "ETag": f'"{customer.etag}"'},
     )

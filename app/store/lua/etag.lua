@@ -1,5 +1,5 @@
 -- The ETag of a hash: SHA-1 over its fields sorted by name, each written as
--- <byte length>:<name><byte length>:<value>. app/repository.py's etag_of()
+-- <byte length>:<name><byte length>:<value>. app/customers/model.py's etag_of()
 -- computes the same in Python; names are compared byte by byte because Lua's
 -- string "<" follows the server's locale.
 local function byte_order(a, b)

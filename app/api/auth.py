@@ -12,7 +12,7 @@ import hmac
 
 from flask import g, request
 
-from app.errors import Problem
+from app.api.errors import Problem
 
 OPEN_ENDPOINTS = frozenset({"healthz", "readyz", "openapi", "static"})
 

@@ -3,7 +3,8 @@
 Progress goes to standard error, and only when it is a terminal, so output
 piped into a file or another program stays clean. No logging is set up (only
 gunicorn.conf.py does): Python's last-resort handler prints warnings and errors
-to standard error as plain text, and drops the rest.
+to standard error as plain text, and drops the rest. Each command connects
+with a client of its own (``build_client``), not through the app's repository.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis.exceptions import RedisError
 
-from app import diagnostics, importing, transfer
-from app.redis_client import TlsError, check_tls
-from app.repository import StoredCustomer
-from app.settings import Settings
-from app.store import EXTENSION, repository
+from app.customers.model import StoredCustomer
+from app.ops import diagnostics, importing, transfer
+from app.settings import Settings, settings_of
+from app.store.client import build_client
+from app.store.maintenance import CustomerMaintenance
+from app.store.tls_check import TlsError
 
 customers = AppGroup("customers", help="Maintain the customer records.")
 
@@ -60,7 +62,7 @@ class Progress:
 def reindex() -> None:
     """Rebuild the listing index from every customer:* hash (safe to re-run)."""
     progress = Progress("indexed")
-    for count in repository().reindex():
+    for count in _maintenance().reindex():
         progress.update(count)
     click.echo(progress.done(), err=True)
 
@@ -74,7 +76,7 @@ def export(output: Path | None) -> None:
     progress = Progress("exported")
     count = 0
     with click.open_file(str(output) if output else "-", "w", encoding="utf-8") as out:
-        for count, line in enumerate(transfer.export_lines(repository()), 1):
+        for count, line in enumerate(transfer.export_lines(_maintenance()), 1):
             out.write(line)
             if count % 1000 == 0:
                 progress.update(count)
@@ -142,7 +144,7 @@ def import_(  # keyword-only: click passes options by name
                 raise click.ClickException(f"{first.bad} bad records: nothing imported (--strict)")
         tally = importing.Tally()
         progress = Progress("imported")
-        for count in importing.import_records(repository(), good_records(tally), tally, batch_size):
+        for count in importing.import_records(_maintenance(), good_records(tally), tally, batch_size):
             progress.update(count)
     click.echo(tally.summary(progress.stop()), err=True)
     if tally.exit_status():
@@ -171,14 +173,13 @@ def _report(bad: transfer.BadRecord) -> None:
 @customers.command("check-config")
 def check_config() -> None:
     """Show the effective settings, then check the database: topology, TLS, permissions."""
-    settings = current_app.extensions[EXTENSION].settings
+    settings = settings_of(current_app)
     for name, value in settings.describe():
         click.echo(f"{name:20} {value}")
     click.echo(f"\ndatabase: {settings.database_label}")
     report = diagnostics.Report()
     try:
-        check_tls(settings)
-        client = repository().client
+        client = build_client(settings)  # checks TLS first: TlsError says what is wrong
         client.ping()
         report.lines.append(_tls_line(settings))
         diagnostics.topology(client, report)
@@ -192,6 +193,11 @@ def check_config() -> None:
         _print(f"PROBLEM: {problem}" for problem in report.problems)
         raise SystemExit(1)
     click.echo("OK: the service can work with this database")
+
+
+def _maintenance() -> CustomerMaintenance:
+    """Bulk work over the configured database, on a client of the command's own."""
+    return CustomerMaintenance(build_client(settings_of(current_app)))
 
 
 def _tls_line(settings: Settings) -> str:

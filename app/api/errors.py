@@ -17,11 +17,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from app import json_codec, metrics
-from app.durable import WriteNotDurable
-from app.keys import InvalidCursor
-from app.repository import CustomerNotFound, IdempotencyKeyReused, PreconditionFailed, ReadOnlyFieldDiffers
-from app.schemas import READ_ONLY_DIFFERS, SchemaError
+from app import json_codec
+from app.customers.model import (
+    CustomerNotFound,
+    IdempotencyKeyReused,
+    PreconditionFailed,
+    ReadOnlyFieldDiffers,
+)
+from app.customers.schemas import READ_ONLY_DIFFERS, SchemaError
+from app.store.cursors import InvalidCursor
+from app.store.durable import WriteNotDurable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,27 @@ class Problem(Exception):
         self.extra = extra
 
 
+# The body problem_response writes, for the OpenAPI document.
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
 def problem_response(problem: Problem) -> Response:
     """Render a ``Problem`` as the one error shape of this service."""
     body = {
@@ -92,7 +118,6 @@ def to_problem(error: BaseException) -> Problem:
     if isinstance(error, CustomerNotFound):
         return Problem(404, "No customer has this id.", kind="customer-not-found")
     if isinstance(error, PreconditionFailed):
-        metrics.count("precondition_failed")
         return Problem(
             412,
             "If-Match does not name the current version of this customer.",
@@ -102,7 +127,6 @@ def to_problem(error: BaseException) -> Problem:
     if isinstance(error, IdempotencyKeyReused):
         return Problem(422, f"Idempotency-Key cannot be reused: {error}.", kind="idempotency-key-reused")
     if isinstance(error, WriteNotDurable):
-        metrics.count("write_not_durable")
         log.warning("write not confirmed durable: %s (request %s)", error, g.get("request_id"))
         return Problem(
             503,

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app import schemas
-from app.keys import normalize_id, timestamp
-from app.repository import CustomerRepository, StoredCustomer
-from app.transfer import BadRecord
+from app.customers import schemas
+from app.customers.model import StoredCustomer, normalize_id
+from app.ops.transfer import BadRecord
+from app.store.maintenance import CustomerMaintenance
+from app.store.timestamps import timestamp
 
 KEY_FIELDS = ("email",)
 # Fixed for good: another namespace would give every keyed customer another id.
@@ -34,7 +35,7 @@ NOTHING_IMPORTED = 4  # exit status: there were records, and every one was bad
 @dataclass(frozen=True)
 class NewCustomer:
     id: str
-    fields: dict[str, str]  # validated, without timestamps: the repository stamps them
+    fields: dict[str, str]  # validated, without timestamps: create_many stamps them
 
 
 @dataclass
@@ -123,7 +124,7 @@ def checked(
 
 
 def import_records(
-    repository: CustomerRepository,
+    maintenance: CustomerMaintenance,
     records: Iterable[StoredCustomer | NewCustomer],
     tally: Tally,
     batch_size: int = 1000,
@@ -133,22 +134,22 @@ def import_records(
     for record in records:
         batch.append(record)
         if len(batch) >= batch_size:
-            _write(repository, batch, tally)
+            _write(maintenance, batch, tally)
             batch = []
             yield tally.imported
     if batch:
-        _write(repository, batch, tally)
+        _write(maintenance, batch, tally)
         yield tally.imported
 
 
-def _write(repository: CustomerRepository, batch: list[StoredCustomer | NewCustomer], tally: Tally) -> None:
+def _write(maintenance: CustomerMaintenance, batch: list[StoredCustomer | NewCustomer], tally: Tally) -> None:
     restored = [r for r in batch if isinstance(r, StoredCustomer)]
     new = [(r.id, r.fields) for r in batch if isinstance(r, NewCustomer)]
     if restored:
-        repository.restore(restored)
+        maintenance.restore(restored)
         tally.restored += len(restored)
     if new:
-        created = sum(repository.create_many(new))
+        created = sum(maintenance.create_many(new))
         tally.created += created
         tally.present += len(new) - created
 

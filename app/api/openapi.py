@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from app.schemas import CustomerCreate, CustomerPatch, CustomerView, ListQuery
+from app.api.errors import PROBLEM_SCHEMA
+from app.customers.representation import CustomerView
+from app.customers.schemas import CustomerCreate, CustomerPatch, ListQuery
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -17,14 +19,20 @@ _ID = {
     "description": "The customer's UUID; anything else is simply not found (404).",
 }
 _ETAG = {"ETag": {"schema": {"type": "string"}, "description": "Strong validator of the stored customer."}}
-_IF_MATCH = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "Write only if the customer's current ETag is listed (or `*`).",
-}
-_PATCH_SCHEMA = {"schema": {"$ref": _REF.format(model="CustomerPatch")}}
+
+
+def _header(name: str, description: str | None = None, **schema: Any) -> dict[str, Any]:
+    """An optional request header parameter, a string unless ``schema`` says more."""
+    parameter = {"name": name, "in": "header", "required": False, "schema": {"type": "string", **schema}}
+    return parameter if description is None else {**parameter, "description": description}
+
+
+def _schema(model: str) -> dict[str, Any]:
+    return {"schema": {"$ref": _REF.format(model=model)}}
+
+
+_IF_MATCH = _header("If-Match", "Write only if the customer's current ETag is listed (or `*`).")
+_PATCH_SCHEMA = _schema("CustomerPatch")
 _PUT_BODY = {"required": True, "content": {"application/json": _PATCH_SCHEMA}}
 _PATCH_BODY = {
     "required": True,
@@ -49,7 +57,7 @@ def _customer(status: str, description: str, **headers: Any) -> dict[str, Any]:
         status: {
             "description": description,
             "headers": {**_ETAG, **headers},
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model="CustomerView")}}},
+            "content": {"application/json": _schema("CustomerView")},
         }
     }
 
@@ -60,13 +68,7 @@ def _update(summary: str, body: dict[str, Any]) -> dict[str, Any]:
         "parameters": [
             _ID,
             _IF_MATCH,
-            {
-                "name": "Prefer",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "`return=representation` for a 200 with the customer.",
-            },
+            _header("Prefer", "`return=representation` for a 200 with the customer."),
         ],
         "requestBody": body,
         "responses": {
@@ -88,10 +90,7 @@ def document() -> dict[str, Any]:
     ):
         schemas[model.__name__] = model.model_json_schema(mode=mode, ref_template=_REF)
     query = ListQuery.model_json_schema()["properties"]
-    create_body = {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="CustomerCreate")}}},
-    }
+    create_body = {"required": True, "content": {"application/json": _schema("CustomerCreate")}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -100,13 +99,11 @@ def document() -> dict[str, Any]:
             "description": "Customer records stored in Redis. Errors are RFC 9457 problem details.",
         },
         "components": {
-            "schemas": {**schemas, "Problem": _problem_schema()},
+            "schemas": {**schemas, "Problem": PROBLEM_SCHEMA},
             "responses": {
                 "Problem": {
                     "description": "An error (RFC 9457).",
-                    "content": {
-                        "application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}
-                    },
+                    "content": {"application/problem+json": _schema("Problem")},
                 }
             },
             "securitySchemes": {
@@ -156,13 +153,12 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Create a customer",
                     "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                            "description": "Retries with the same key and body create nothing.",
-                        }
+                        _header(
+                            "Idempotency-Key",
+                            "Retries with the same key and body create nothing.",
+                            minLength=1,
+                            maxLength=255,
+                        )
                     ],
                     "requestBody": create_body,
                     "responses": {
@@ -178,15 +174,7 @@ def document() -> dict[str, Any]:
             "/customers/{customer_id}": {
                 "get": {
                     "summary": "Get a customer",
-                    "parameters": [
-                        _ID,
-                        {
-                            "name": "If-None-Match",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        },
-                    ],
+                    "parameters": [_ID, _header("If-None-Match")],
                     "responses": {
                         **_customer("200", "The customer."),
                         "304": {"description": "Not modified.", "headers": _ETAG},
@@ -214,27 +202,6 @@ def document() -> dict[str, Any]:
                     "security": [{}],
                     "responses": {"200": {"description": "Every primary answered PING."}, **_errors(503)},
                 }
-            },
-        },
-    }
-
-
-def _problem_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["field", "message"],
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
             },
         },
     }

@@ -1,4 +1,4 @@
-"""``python -m app.healthcheck``: exit 0 if the local service answers /healthz.
+"""``python -m app.ops.healthcheck``: exit 0 if the local service answers /healthz.
 
 The container's HEALTHCHECK runs this, so the image needs no curl.
 """

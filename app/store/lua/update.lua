@@ -5,7 +5,7 @@
 -- which its stored value must be one; then the number of field/value pairs
 -- to set, the pairs, and the names of fields to remove.
 
--- A stored timestamp tagged as app/keys.py's stored_forms() tags it: 'n' for
+-- A stored timestamp tagged as app/store/timestamps.py's stored_forms() tags it: 'n' for
 -- none, 'm' and the microseconds without leading zeros (the service's form:
 -- at most 16 digits), 't' and the text for anything else.
 local function tagged(value)

@@ -2,7 +2,7 @@
 
 Connects with the service's own settings, then reports the topology (every
 slot covered?), TLS, and whether the user may run every command in
-``app.acl.COMMANDS``, by running each one on scratch keys of its own
+``app.ops.acl.COMMANDS``, by running each one on scratch keys of its own
 namespace, which it deletes again. Only a NOPERM answer counts against a
 command: the server checks permissions before anything else.
 """
@@ -18,9 +18,9 @@ from typing import Any
 from redis.cluster import RedisCluster
 from redis.exceptions import NoPermissionError, ResponseError
 
-from app import acl
-from app.keys import SCRATCH_PREFIX
-from app.redis_client import Client
+from app.ops import acl
+from app.store.client import Client
+from app.store.keys import SCRATCH_PREFIX
 
 CLUSTER_SLOTS = 16384
 

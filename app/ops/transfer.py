@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from app import json_codec, schemas
-from app.repository import CustomerRepository
+from app import json_codec
+from app.customers.representation import represent
+from app.store.maintenance import CustomerMaintenance
 
 FIELDS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
 
@@ -31,11 +32,11 @@ class BadRecord:
     message: str
 
 
-def export_lines(repository: CustomerRepository) -> Iterator[str]:
+def export_lines(maintenance: CustomerMaintenance) -> Iterator[str]:
     """Yield one NDJSON line (with its newline) per stored customer."""
-    for batch in repository.scan():
+    for batch in maintenance.scan():
         for customer in batch:
-            yield json_codec.dumps(schemas.represent(customer.id, customer.fields)).decode() + "\n"
+            yield json_codec.dumps(represent(customer.id, customer.fields)).decode() + "\n"
 
 
 @contextlib.contextmanager

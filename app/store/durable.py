@@ -30,7 +30,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from app.redis_client import Client
+from app.store.client import Client
 
 _ATTEMPTS = 4
 _BACKOFF_SECONDS = 0.25

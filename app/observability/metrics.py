@@ -5,18 +5,19 @@ prometheus-client's multiprocess mode: each process writes to files in
 ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them up. gunicorn.conf.py
 creates that directory and sets the variable in the master before any worker
 exists; prometheus-client decides its storage when it is first imported, which
-is why it is imported here inside ``init_app`` and not at the top.
+is why it is imported here inside ``Metrics`` and not at the top.
+
+Each app has metrics of its own, in a registry of its own: no process-wide
+registry is filled, so one process can build several apps (tests do). With
+``PROMETHEUS_MULTIPROC_DIR``, ``/metrics`` reads every process's files.
 """
 
 from __future__ import annotations
 
-import functools
-import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
-from redis.exceptions import RedisError
 
 from app.settings import Settings
 
@@ -26,36 +27,50 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
-    """The service's metrics, registered once per process."""
+    """One app's metrics, in its own registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
         import prometheus_client as prom  # noqa: PLC0415 (after the master set the directory)
 
         self._prom = prom
+        self._multiprocess_dir = multiprocess_dir
+        self.registry = registry = prom.CollectorRegistry()
+        if multiprocess_dir is None:
+            # What prometheus-client's global registry would show too: the process's own figures.
+            prom.ProcessCollector(registry=registry)
+            prom.PlatformCollector(registry=registry)
+            prom.GCCollector(registry=registry)
         self.requests = prom.Counter(
-            "customers_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
+            "customers_http_requests_total",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=registry,
         )
         self.latency = prom.Histogram(
             "customers_http_request_duration_seconds",
             "Time to answer an HTTP request.",
             ["method", "route"],
             buckets=_BUCKETS,
+            registry=registry,
         )
         self.redis_latency = prom.Histogram(
             "customers_redis_operation_duration_seconds",
             "Time of one repository operation (its Redis round trips).",
             ["operation"],
             buckets=_BUCKETS,
+            registry=registry,
         )
         self.redis_errors = prom.Counter(
             "customers_redis_errors_total",
             "Repository operations that failed in Redis.",
             ["operation", "error"],
+            registry=registry,
         )
         self.events = prom.Counter(
             "customers_events_total",
             "Idempotent replays, failed preconditions, unconfirmed writes.",
             ["event"],
+            registry=registry,
         )
 
         # Labelled children, looked up once: .labels() validates on every call.
@@ -78,69 +93,32 @@ class Metrics:
             child = self._operation_children[operation] = self.redis_latency.labels(operation)
         child.observe(seconds)
 
-    def render(self, multiprocess_dir: Path | None) -> Response:
-        """The text exposition of every process's metrics."""
+    def redis_error(self, operation: str, error: str) -> None:
+        """Count a repository call that failed in Redis."""
+        self.redis_errors.labels(operation, error).inc()
+
+    def count(self, event: str) -> None:
+        """Count a domain event."""
+        self.events.labels(event).inc()
+
+    def render(self) -> Response:
+        """The text exposition of this app's metrics, in every process (multiprocess mode)."""
         prom = self._prom
-        if multiprocess_dir:
+        registry = self.registry
+        if self._multiprocess_dir:
             from prometheus_client import multiprocess  # noqa: PLC0415
 
             registry = prom.CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))
-        else:
-            registry = prom.REGISTRY
+            multiprocess.MultiProcessCollector(registry, path=str(self._multiprocess_dir))
         # content_type, not mimetype: the constant has its charset already, and a
         # mimetype would get a second one appended.
         return Response(prom.generate_latest(registry), content_type=prom.CONTENT_TYPE_LATEST)
 
 
-class _Process:
-    """Metrics register once per process (a registry refuses duplicates)."""
-
-    metrics: Metrics | None = None
-
-
 def init_app(app: Flask, settings: Settings) -> Metrics | None:
-    """Serve /metrics and return the metrics to observe requests with (None when off)."""
+    """Serve /metrics and return the app's metrics to observe requests with (None when off)."""
     if not settings.metrics_enabled:
         return None
-    if _Process.metrics is None:
-        _Process.metrics = Metrics()
-    registered = _Process.metrics
-    app.add_url_rule("/metrics", "metrics", lambda: registered.render(settings.metrics_multiprocess_dir))
-    return registered
-
-
-class InstrumentedRepository:
-    """The repository, with each public call timed and its Redis errors counted."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        # Wrap each public method once, not on every call.
-        for name in dir(inner):
-            attribute = getattr(type(inner), name, None)
-            if not name.startswith("_") and callable(attribute):
-                setattr(self, name, functools.partial(timed, name, getattr(inner, name)))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # properties such as ``client``
-
-
-def count(event: str) -> None:
-    """Count a domain event (no-op when metrics are off)."""
-    if _Process.metrics is not None:
-        _Process.metrics.events.labels(event).inc()
-
-
-def timed(operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a repository call, recording its duration and Redis errors."""
-    registered = _Process.metrics
-    if registered is None:
-        return call(*args, **kwargs)
-    started = time.perf_counter()
-    try:
-        return call(*args, **kwargs)
-    except RedisError as error:
-        registered.redis_errors.labels(operation, type(error).__name__).inc()
-        raise
-    finally:
-        registered.observe_operation(operation, time.perf_counter() - started)
+    metrics = Metrics(settings.metrics_multiprocess_dir)
+    app.add_url_rule("/metrics", "metrics", metrics.render)
+    return metrics

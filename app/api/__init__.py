@@ -1,0 +1,1 @@
+"""The HTTP face: resources, request hooks, errors, API keys, the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""The domain: what a customer is, how it is validated, how it is shown."""

@@ -1,0 +1,103 @@
+"""The types of a customer's fields, as the API accepts them (pydantic annotations).
+
+Each says what it accepts in words a client can act on, and how it appears
+in the JSON Schema of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, WithJsonSchema
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# JSON's \ud800-style escapes can smuggle lone surrogates, which no UTF-8 store can hold.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_PHONE = re.compile(r"[0-9 +\-().]{1,32}")
+
+
+def _text(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode text (no lone surrogates)")
+    return value
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return _text(value)
+
+
+def _no_control_characters_but_line_breaks(value: str) -> str:
+    if _CONTROL_BUT_LINE_BREAKS.search(value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return _text(value)
+
+
+def _phone(value: str) -> str:
+    # Checked here rather than as a pattern, so the client reads words, not a regular expression.
+    if not _PHONE.fullmatch(value):
+        raise ValueError("must be 1-32 characters of digits, spaces and + - ( ) .")
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    # Only JSON numbers: the codec hands us int or Decimal, never float.
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+    Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}),
+]
+Email = Annotated[EmailStr, StringConstraints(max_length=254), AfterValidator(_text)]
+Phone = Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": f"^{_PHONE.pattern}$"})]
+Address = Annotated[
+    str,
+    StringConstraints(max_length=500),
+    AfterValidator(_no_control_characters_but_line_breaks),
+    Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"}),
+]
+_BALANCE_LIMIT = 10**15
+# 15 integer digits and 2 fractional ones: |balance| < 10^15, in cents.
+Balance = Annotated[
+    Decimal,
+    BeforeValidator(_json_number),
+    Field(max_digits=17, decimal_places=2),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": -_BALANCE_LIMIT,
+            "maximum": _BALANCE_LIMIT,
+            "description": "Exact decimal with at most 2 fractional digits.",
+        }
+    ),
+]
+
+
+_ECHOED = "Read-only: accepted only if equal to the stored value, so that a GET body can be sent back."
+EchoedId = Annotated[
+    str,
+    AfterValidator(_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uuid",
+            "readOnly": True,
+            "description": "Read-only: accepted only if it is this customer's id (in any case).",
+        }
+    ),
+]
+EchoedTimestamp = Annotated[
+    Annotated[str, AfterValidator(_text)] | None,
+    WithJsonSchema(
+        {"type": ["string", "null"], "format": "date-time", "readOnly": True, "description": _ECHOED}
+    ),
+]

@@ -1,0 +1,81 @@
+"""What the service knows of a customer: a stored hash, its version, and what can go wrong.
+
+The repository (app/store/repository.py) returns these and raises these; the
+HTTP layer maps the exceptions to statuses in one place (app/api/errors.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def normalize_id(raw: str) -> str | None:
+    """Return the canonical id (a lowercase UUID), or None for anything that is not a UUID."""
+    lowered = raw.lower()
+    return lowered if _ID.match(lowered) else None
+
+
+@dataclass(frozen=True)
+class StoredCustomer:
+    id: str
+    fields: dict[str, str]
+
+    @functools.cached_property
+    def etag(self) -> str:
+        return etag_of(self.fields)
+
+
+@dataclass(frozen=True)
+class Created:
+    customer: StoredCustomer
+    replayed: bool  # True when an Idempotency-Key retry got the original back
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and the request it stands for."""
+
+    scope: str  # whose key it is: keys of different clients never meet
+    key: str
+    fingerprint: str  # of the validated body: same key, other body is refused
+
+
+@dataclass(frozen=True)
+class Page:
+    customers: list[StoredCustomer]
+    next_cursor: str | None
+
+
+class CustomerNotFound(LookupError):
+    """No customer has this id."""
+
+
+class PreconditionFailed(Exception):
+    """``If-Match`` named a version that is not the current one."""
+
+    def __init__(self, current_etag: str) -> None:
+        super().__init__(current_etag)
+        self.current_etag = current_etag
+
+
+class ReadOnlyFieldDiffers(Exception):
+    """A read-only field sent in an update is not the stored value."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used with another body, or for a request older than 24 h."""
+
+
+def etag_of(fields: dict[str, str]) -> str:
+    """A strong validator of the stored hash, whoever wrote it (see app/store/lua/etag.lua)."""
+    canonical = "".join(f"{len(k.encode())}:{k}{len(v.encode())}:{v}" for k, v in sorted(fields.items()))
+    return hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()

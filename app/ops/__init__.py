@@ -1,0 +1,1 @@
+"""Operators' tools: the CLI, file transfer, diagnostics, the embedded store, health probe, ACL."""

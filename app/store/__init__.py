@@ -1,0 +1,1 @@
+"""Redis: the repository, the key layout, the client and what builds it."""

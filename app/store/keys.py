@@ -1,0 +1,85 @@
+"""The key layout: every Redis key and index member the service writes.
+
+This is the one module that knows it; the repository, the maintenance
+commands and check-config build every key and member from here.
+
+Keys
+----
+``customer:<id>``
+    One hash per customer, every value a plain string: ``name``, ``email``,
+    ``phone``, ``address``, ``balance``, ``created_at``, ``updated_at``
+    (``SERVICE_FIELDS``). ``<id>`` is a lowercase UUID. Hashes written by the
+    original sample (the first five fields only) are read as they are. The
+    two timestamps are stored as microseconds since 1970 in decimal
+    (``1764318000123456``, see timestamps.py), which a small hash keeps as a
+    64-bit integer: MEMORY USAGE of a typical customer is 296 B against 360 B
+    with RFC 3339 text. Text timestamps written by earlier versions read as before.
+``customers:idempotency:{customer:<id>}``
+    For a customer created with an ``Idempotency-Key``: what that request
+    sent and got, kept 24 h. The hash tag puts it in the slot of
+    ``customer:<id>`` (a key without braces hashes whole), so one script can
+    check it and create the customer atomically (lua/create_idempotent.lua).
+``customers:index``
+    A sorted set with every score 0, so members sort by bytes: each member is
+    ``<created_at in microseconds, 16 digits>:<id>``. Byte order is creation
+    order, and a page is ``ZRANGE customers:index (<last member> + BYLEX
+    LIMIT 0 n``: O(log N + n), whatever the number of customers, on one key,
+    so it works the same on a cluster as on one server.
+``customers:check:<uuid>...``
+    Scratch keys that ``flask customers check-config`` writes and deletes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from app.store.timestamps import micros_since_epoch, parse_timestamp, stored_micros, timestamp
+
+INDEX_KEY = "customers:index"
+SCRATCH_PREFIX = "customers:check:"
+CUSTOMER_PREFIX = "customer:"
+SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
+_MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def customer_key(customer_id: str) -> str:
+    return f"{CUSTOMER_PREFIX}{customer_id}"
+
+
+def idempotency_key(customer_id: str) -> str:
+    """In the slot of ``customer:<id>``: its hash tag is that whole key."""
+    return f"customers:idempotency:{{{customer_key(customer_id)}}}"
+
+
+def index_member(moment: datetime, customer_id: str) -> str:
+    """``<microseconds since 1970, 16 digits>:<id>``: byte order is creation order."""
+    return _member(micros_since_epoch(moment), customer_id)
+
+
+def member_for(stored_created_at: str, customer_id: str) -> str | None:
+    """The index member of a hash with this stored ``created_at`` (None if unreadable)."""
+    micros = stored_micros(stored_created_at)
+    if micros is not None:  # the common case, without a datetime
+        return _member(micros, customer_id)
+    moment = parse_timestamp(stored_created_at)
+    return None if moment is None else index_member(moment, customer_id)
+
+
+def is_member(text: str) -> bool:
+    """Whether ``text`` has the form of an index member."""
+    return _MEMBER.match(text) is not None
+
+
+def id_of_member(member: str) -> str:
+    return member.split(":", 1)[1]
+
+
+def _member(micros: int, customer_id: str) -> str:
+    return f"{micros:016d}:{customer_id}"
+
+
+def new_hash(fields: dict[str, str], moment: datetime) -> dict[str, str]:
+    """The hash of a customer created at ``moment``: its fields and both timestamps."""
+    stamp = timestamp(moment)
+    return {**fields, "created_at": stamp, "updated_at": stamp}

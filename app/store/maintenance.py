@@ -1,0 +1,169 @@
+"""Operators' bulk work over every customer: reindex, scan (export), restore (import).
+
+Not on the request path: these walk the whole keyspace with SCAN (every
+primary of a cluster) and write in pipelines, one batch at a time, so memory
+stays at one batch whatever the number of customers. Writes keep the order
+the repository keeps (app/store/repository.py, Atomicity): the index entry
+first, then the hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from app.customers.model import StoredCustomer, normalize_id
+from app.store.client import Client
+from app.store.keys import (
+    CUSTOMER_PREFIX,
+    INDEX_KEY,
+    SERVICE_FIELDS,
+    customer_key,
+    index_member,
+    member_for,
+    new_hash,
+)
+from app.store.scripts import Scripts, flatten
+from app.store.timestamps import timestamp
+
+
+class CustomerMaintenance:
+    """Reindex, scan and restore customers in batches."""
+
+    def __init__(self, client: Client, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._client = client
+        self._clock = clock
+        self._create = Scripts(client).create
+
+    def reindex(self, batch_size: int = 500) -> Iterator[int]:
+        """Index every ``customer:*`` hash; yield the running count per batch.
+
+        Rebuilds the index for data written by the sample, or by hand. Hashes
+        without ``created_at`` get one, set to now, so they have a place in
+        the listing order.
+        """
+        done = 0
+        for ids in self._scan_ids(batch_size):
+            done += self._index_batch(ids)
+            yield done
+
+    def scan(self, batch_size: int = 1000) -> Iterator[list[StoredCustomer]]:
+        """Every ``customer:<uuid>`` hash, indexed or not, in batches."""
+        for ids in self._scan_ids(batch_size):
+            yield self._read_many(ids)
+
+    def restore(self, customers: list[StoredCustomer]) -> None:
+        """Write customers exactly as given (ids and timestamps too), one pipeline per batch.
+
+        Re-running with the same customers leaves the same data: the index
+        entry is added first, then each hash gets the given fields and loses
+        the service's fields that are not given. Every step is single-key, so
+        a reader sees the old or the new customer, never a missing one.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            member = member_for(customer.fields.get("created_at", ""), customer.id)
+            if member is not None:
+                pipe.zadd(INDEX_KEY, {member: 0})
+        pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            pipe.hset(customer_key(customer.id), mapping=customer.fields)
+            absent = [name for name in SERVICE_FIELDS if name not in customer.fields]
+            if absent:
+                pipe.hdel(customer_key(customer.id), *absent)
+        pipe.execute()
+
+    def create_many(self, customers: Sequence[tuple[str, dict[str, str]]]) -> list[bool]:
+        """Create each (id, validated fields) unless its id exists; True where created.
+
+        The bulk create of an import: pipelined, in the repository's order
+        (every index entry, then every hash), with the same create-if-absent
+        script, so a customer already there keeps its fields and created_at.
+        Stamps are a microsecond apart, so the listing keeps the given order.
+        Like ``restore``, no WAIT (DB_WAIT_REPLICAS): a bulk load is re-run,
+        not acknowledged customer by customer.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id, _ in customers:
+            pipe.exists(customer_key(customer_id))
+        # A re-run of a keyed import finds them all, and writes nothing.
+        todo = [n for n, found in enumerate(pipe.execute()) if not found]
+        created = [False] * len(customers)
+        if not todo:
+            return created
+        start = self._clock()
+        moments = {n: start + timedelta(microseconds=step) for step, n in enumerate(todo)}
+        members = {n: index_member(moments[n], customers[n][0]) for n in todo}
+        self._client.zadd(INDEX_KEY, dict.fromkeys(members.values(), 0))
+        writes = [
+            [customer_key(customers[n][0]), *flatten(new_hash(customers[n][1], moments[n]))] for n in todo
+        ]
+        for n, done in zip(todo, self._create_pipelined(writes), strict=True):
+            created[n] = done
+        # Created meanwhile, or twice in this batch: those entries name no hash of theirs.
+        lost = [members[n] for n in todo if not created[n]]
+        if lost:
+            self._client.zrem(INDEX_KEY, *lost)
+        return created
+
+    def _create_pipelined(self, writes: list[list[str]]) -> list[bool]:
+        """Run the create script on each [key, *field/value pairs], pipelined; True where it created."""
+        replies: list[Any] = [NoScriptError()] * len(writes)
+        for _ in range(2):
+            # redis-py refuses evalsha in a cluster pipeline, which cannot load a
+            # script on NOSCRIPT: load it on every primary, then queue it by name.
+            # A primary promoted since then may lack it: those commands run again.
+            pending = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if not pending:
+                break
+            sha = self._client.script_load(self._create.script)
+            pipe = self._client.pipeline(transaction=False)
+            for n in pending:
+                pipe.execute_command("EVALSHA", sha, 1, *writes[n])
+            for n, reply in zip(pending, pipe.execute(raise_on_error=False), strict=True):
+                replies[n] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [bool(reply) for reply in replies]
+
+    def _index_batch(self, ids: list[str]) -> int:
+        stamp = timestamp(self._clock())
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hsetnx(customer_key(customer_id), "created_at", stamp)
+        pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hget(customer_key(customer_id), "created_at")
+        members = {}
+        for customer_id, created in zip(ids, pipe.execute(), strict=True):
+            member = member_for(created or "", customer_id)
+            if member is not None:
+                members[member] = 0
+        if members:
+            self._client.zadd(INDEX_KEY, members)
+        return len(members)
+
+    def _scan_ids(self, batch_size: int) -> Iterator[list[str]]:
+        """Ids of every ``customer:<uuid>`` key (other ``customer:*`` keys are not ours)."""
+        batch: list[str] = []
+        for key in self._client.scan_iter(customer_key("*"), count=1000):
+            customer_id = key.removeprefix(CUSTOMER_PREFIX)
+            if normalize_id(customer_id) == customer_id:
+                batch.append(customer_id)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _read_many(self, ids: list[str]) -> list[StoredCustomer]:
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.hgetall(customer_key(customer_id))
+        return [StoredCustomer(i, fields) for i, fields in zip(ids, pipe.execute(), strict=True) if fields]

@@ -1,0 +1,192 @@
+"""Customers in Redis, on the request path: create, get, update, delete, list, ping.
+
+Every key and index member comes from ``keys.py``, which describes the
+layout; operators' bulk work (reindex, export, import) is ``maintenance.py``.
+
+Atomicity
+---------
+Cluster mode forbids transactions across slots, and the hash and the index
+live in different slots. Each step that must be atomic touches one key and
+is one Lua script (create-if-absent, update-if-exists, delete-and-return);
+the index is written in a separate step, in an order chosen so that a crash
+between the two writes can only leave an index entry without a customer,
+never a customer without an index entry:
+
+* create: add the index entry, then create the hash;
+* delete: delete the hash, then remove the index entry.
+
+Listing (``listing.py``) skips an index entry whose hash is missing or has
+another ``created_at``, and removes such orphans once they are old enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from redis.cluster import RedisCluster
+
+from app.customers.model import (
+    Created,
+    CustomerNotFound,
+    Idempotency,
+    IdempotencyKeyReused,
+    Page,
+    StoredCustomer,
+)
+from app.store.client import Client
+from app.store.durable import DurableWriter
+from app.store.keys import INDEX_KEY, customer_key, idempotency_key, index_member, member_for, new_hash
+from app.store.listing import read_page
+from app.store.scripts import Scripts, condition, flatten, raise_for
+from app.store.timestamps import stored_forms, timestamp
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+class CustomerRepository:
+    """Create, read, update, delete and list customers."""
+
+    def __init__(
+        self,
+        client: Client,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._writer = DurableWriter(client, wait_replicas, wait_timeout_ms)
+        self._scripts = Scripts(client)
+
+    def create(self, fields: dict[str, str], idempotency: Idempotency | None = None) -> Created:
+        """Store a new customer and return it.
+
+        With an ``Idempotency-Key`` the id is derived from the key, so every
+        retry and every concurrent duplicate names the same ``customer:<id>``;
+        one script over that key and the key's record (same slot) creates the
+        customer exactly once and remembers the request for 24 h. A retry gets
+        the original customer back; the same key with another body is refused.
+        """
+        if idempotency is None:
+            customer_id = str(uuid.uuid4())
+        else:
+            customer_id = _id_for(idempotency)
+            recorded = self._client.get(idempotency_key(customer_id))
+            if recorded is not None:  # the common retry: no write at all
+                return self._replay(customer_id, recorded, idempotency)
+        moment = self._clock()
+        record = new_hash(fields, moment)
+        member = index_member(moment, customer_id)
+        # The index entry first, then the hash (see Atomicity). With
+        # DB_WAIT_REPLICAS the entry is made durable too: an acknowledged
+        # customer must stay listable after a failover.
+        self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
+        if idempotency is None:
+            self._create_hash(customer_id, record)
+            return Created(StoredCustomer(customer_id, record), replayed=False)
+        return self._create_once(customer_id, record, member, idempotency)
+
+    def get(self, customer_id: str) -> StoredCustomer:
+        """Return the customer or raise ``CustomerNotFound``."""
+        fields = self._client.hgetall(customer_key(customer_id))
+        if not fields:
+            raise CustomerNotFound(customer_id)
+        return StoredCustomer(customer_id, fields)
+
+    def update(
+        self,
+        customer_id: str,
+        changes: dict[str, str],
+        removed: list[str],
+        if_match: list[str] | None = None,
+        unchanged: dict[str, str | None] | None = None,
+    ) -> StoredCustomer:
+        """Set and remove fields of an existing customer, atomically; never create one.
+
+        ``if_match`` lists the acceptable current ETags (``["*"]``: any);
+        ``None`` means no condition. Raise ``PreconditionFailed`` otherwise.
+        ``unchanged`` maps timestamps to the value the API showed for them
+        (None: no timestamp); the write happens only if each is still stored,
+        else ``ReadOnlyFieldDiffers`` names the first that is not.
+        """
+        unchanged = unchanged or {}
+        if not changes and not removed and if_match is None and not unchanged:
+            return self.get(customer_id)
+        record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
+        checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
+        reply = self._writer.run_script(
+            self._scripts.update,
+            keys=[customer_key(customer_id)],
+            args=[condition(if_match), len(unchanged), *checks, len(record), *flatten(record), *removed],
+        )
+        raise_for(reply, customer_id)
+        return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
+
+    def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
+        """Delete the customer, then its index entry."""
+        reply = self._writer.run_script(
+            self._scripts.delete, keys=[customer_key(customer_id)], args=[condition(if_match)]
+        )
+        raise_for(reply, customer_id)
+        member = member_for(reply[1], customer_id)
+        if member is not None:
+            self._client.zrem(INDEX_KEY, member)
+
+    def list(self, limit: int, cursor: str | None = None) -> Page:
+        """Return up to ``limit`` customers created after ``cursor``, oldest first."""
+        return read_page(self._client, self._clock, limit, cursor)
+
+    def ping(self) -> None:
+        """Raise unless every primary answers."""
+        if isinstance(self._client, RedisCluster):
+            self._client.ping(target_nodes=RedisCluster.PRIMARIES)
+        else:
+            self._client.ping()
+
+    def _create_hash(self, customer_id: str, record: dict[str, str]) -> None:
+        if not self._writer.run_script(
+            self._scripts.create, keys=[customer_key(customer_id)], args=flatten(record)
+        ):
+            # Only a retry of this very write (after a lost reply) finds the key.
+            stored = self.get(customer_id)
+            if stored.fields.get("created_at") != record["created_at"]:
+                raise RuntimeError(f"customer id collision on {customer_id}")
+
+    def _create_once(
+        self, customer_id: str, record: dict[str, str], member: str, idempotency: Idempotency
+    ) -> Created:
+        reply = self._writer.run_script(
+            self._scripts.create_idempotent,
+            keys=[customer_key(customer_id), idempotency_key(customer_id)],
+            args=[_pack(idempotency.fingerprint, record), IDEMPOTENCY_TTL_SECONDS, *flatten(record)],
+        )
+        if reply[0] == "created":
+            return Created(StoredCustomer(customer_id, record), replayed=False)
+        self._client.zrem(INDEX_KEY, member)  # a concurrent duplicate won
+        if reply[0] == "replay":
+            return self._replay(customer_id, reply[1], idempotency)
+        raise IdempotencyKeyReused("the key was used for a request more than 24 h ago")
+
+    def _replay(self, customer_id: str, recorded: str, idempotency: Idempotency) -> Created:
+        fingerprint, record = _unpack(recorded)
+        if fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused("the key was used with a different request body")
+        return Created(StoredCustomer(customer_id, record), replayed=True)
+
+
+def _id_for(idempotency: Idempotency) -> str:
+    digest = hashlib.sha256(f"{idempotency.scope}\0{idempotency.key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _pack(fingerprint: str, record: dict[str, str]) -> str:
+    return json.dumps({"fingerprint": fingerprint, "customer": record}, separators=(",", ":"))
+
+
+def _unpack(recorded: str) -> tuple[str, dict[str, str]]:
+    data = json.loads(recorded)
+    return data["fingerprint"], data["customer"]
