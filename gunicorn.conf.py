@@ -27,7 +27,7 @@ except ConfigError as error:
 _MEMORY = Path("/dev/shm")  # noqa: S108
 
 bind = [f"{_settings.host}:{_settings.port}"]
-# Measured with bench/ on 2 cores (README, Performance): sync workers, two per
+# Measured with bench/ on 2 cores (docs/performance.md): sync workers, two per
 # core. gthread (4 threads, reuse_port) gave about the same req/s with twice
 # the p99 latency; more workers than 2 per core only added context switches.
 worker_class = "sync"
@@ -49,7 +49,7 @@ limit_request_fields = 64
 limit_request_field_size = 8190
 # Worker heartbeats in memory, not /tmp: the container can run with --read-only.
 worker_tmp_dir = str(_MEMORY) if _MEMORY.is_dir() else None
-# Access lines to stdout, everything else to stderr (README, Observability).
+# Access lines to stdout, everything else to stderr (docs/operations.md, Logs).
 accesslog = "-"
 errorlog = "-"
 # JSON lines; the access log is the one line per request (app/observability/logs.py).

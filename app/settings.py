@@ -29,7 +29,7 @@ SETTINGS_EXTENSION = "customers.settings"
 
 
 def _two_per_core() -> int:
-    # Two sync workers per core measured best on 2 cores (README, Performance).
+    # Two sync workers per core measured best on 2 cores (docs/performance.md).
     return 2 * (os.cpu_count() or 2)
 
 

@@ -60,6 +60,6 @@ def route_template(app: Flask) -> str:
         # Routing stopped at the method, so url_rule is unset: match again with a method it allows.
         adapter = app.create_url_adapter(request)
         if adapter is not None:
-            rule, _ = adapter.match(method=error.valid_methods[0], return_rule=True)
+            rule, _ = adapter.match(method=next(iter(error.valid_methods)), return_rule=True)
             return rule.rule
     return "unmatched"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
+
 from app.api.errors import PROBLEM_SCHEMA
 from app.customers.representation import CustomerView
 from app.customers.schemas import CustomerCreate, CustomerPatch, ListQuery
@@ -83,11 +86,12 @@ def _update(summary: str, body: dict[str, Any]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The OpenAPI document served at ``/openapi.json``."""
     schemas: dict[str, Any] = {}
-    for model, mode in (
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (CustomerCreate, "validation"),
         (CustomerPatch, "validation"),
         (CustomerView, "serialization"),
-    ):
+    ]
+    for model, mode in models:
         schemas[model.__name__] = model.model_json_schema(mode=mode, ref_template=_REF)
     query = ListQuery.model_json_schema()["properties"]
     create_body = {"required": True, "content": {"application/json": _schema("CustomerCreate")}}

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ class GunicornLogger(Logger):
             for handler in log.handlers:
                 handler.setFormatter(JsonFormatter())
 
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+    def access(self, resp: Any, req: Any, environ: MutableMapping[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
             return
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status

@@ -37,7 +37,7 @@ COMMANDS = (
     "cluster|shards",
     "cluster|nodes",
     "command",
-    # flask customers reindex
+    # flask customers reindex and export
     "scan",
 )
 

@@ -35,16 +35,23 @@ def topology(client: Client, report: Report) -> None:
     """Primaries, replicas and slot coverage (cluster) or role (standalone)."""
     if isinstance(client, RedisCluster):
         shards = client.cluster_shards()
-        primaries = replicas = covered = 0
+        primaries = covered = 0
+        replicas = {"online": 0, "loading": 0}
         for shard in shards:
             slots = shard["slots"]
             covered += sum(end - start + 1 for start, end in zip(slots[::2], slots[1::2], strict=True))
             for node in shard["nodes"]:
                 if node["role"] == "master":
                     primaries += 1
-                elif node["health"] == "online":
-                    replicas += 1
-        report.lines.append(f"cluster: {primaries} primaries, {replicas} replicas online")
+                elif node["health"] in replicas:
+                    replicas[node["health"]] += 1
+        # "loading": connected, but its primary has no replication offset from
+        # it yet (always so on a cluster nothing was written to): not a fault.
+        loading = f", {replicas['loading']} still loading" if replicas["loading"] else ""
+        total = sum(replicas.values())
+        report.lines.append(
+            f"cluster: {primaries} primaries, {total} replicas ({replicas['online']} online{loading})"
+        )
         report.lines.append(f"slots covered: {covered}/{CLUSTER_SLOTS}")
         if covered < CLUSTER_SLOTS:
             report.problems.append(f"only {covered} of {CLUSTER_SLOTS} slots are covered")
@@ -66,7 +73,7 @@ def permissions(client: Client, report: Report) -> None:
         f"permissions: {len(acl.COMMANDS) - len(denied)}/{len(acl.COMMANDS)} commands allowed"
     )
     if denied:
-        report.problems.append(f"the database user may not run: {', '.join(denied)} (see README, Security)")
+        report.problems.append(f"the database user may not run: {', '.join(denied)} (see docs/security.md)")
 
 
 def _allowed(probe: Callable[[], Any]) -> bool:
@@ -82,10 +89,9 @@ def _allowed(probe: Callable[[], Any]) -> bool:
 def _probes(client: Client, scratch: str) -> dict[str, Callable[[], Any]]:
     hashed, text, zset = scratch, f"{scratch}:s", f"{scratch}:z"
     script = "return redis.call('EXISTS', KEYS[1])"
-    is_cluster = isinstance(client, RedisCluster)
 
     def on_owner(*command: Any) -> Any:
-        if is_cluster:
+        if isinstance(client, RedisCluster):
             return client.execute_command(*command, target_nodes=client.get_node_from_key(hashed))
         return client.execute_command(*command)
 

@@ -14,7 +14,7 @@ from redis.cluster import RedisCluster
 
 from app.ops import embedded
 from app.settings import Settings
-from app.store.connection import connection_options, retry_policy, single_node
+from app.store.connection import connection_options, db_host, retry_policy, single_node
 from app.store.tls_check import check_tls
 
 Client = redis.Redis | RedisCluster
@@ -52,7 +52,7 @@ def build_client(settings: Settings) -> Client:
         return RedisCluster(host=settings.db_host, port=settings.db_port, **options)
     if settings.redis_url:
         return redis.Redis.from_url(settings.redis_url, **options)
-    return redis.Redis(host=settings.db_host, port=settings.db_port, **options)
+    return redis.Redis(host=db_host(settings), port=settings.db_port, **options)
 
 
 def _wants_cluster(settings: Settings, options: dict[str, Any]) -> bool:

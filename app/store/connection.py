@@ -46,7 +46,14 @@ def single_node(settings: Settings, **options: Any) -> redis.Redis:
     """A plain client to the configured address (or URL), for one-off probes."""
     if settings.redis_url:
         return redis.Redis.from_url(settings.redis_url, **options)
-    return redis.Redis(host=settings.db_host, port=settings.db_port, **options)
+    return redis.Redis(host=db_host(settings), port=settings.db_port, **options)
+
+
+def db_host(settings: Settings) -> str:
+    """DBHOST, for a client of a configured database without REDIS_URL (where it is always set)."""
+    if settings.db_host is None:
+        raise ValueError("no database configured: DBHOST and REDIS_URL are unset")
+    return settings.db_host
 
 
 def uses_tls(settings: Settings) -> bool:

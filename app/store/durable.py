@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
@@ -101,7 +101,7 @@ class DurableWriter:
             if node.redis_connection is None:
                 self._client.nodes_manager.initialize()
                 node = self._client.get_node_from_key(key)
-            return node.redis_connection
+            return cast(redis.Redis, node.redis_connection)
         return self._client
 
     def _node(self, host: str, port: int) -> redis.Redis:
@@ -112,7 +112,7 @@ class DurableWriter:
             node = self._client.get_node(host=host, port=port)
         if node is None or node.redis_connection is None:
             raise ClusterDownError(f"no connection to {host}:{port}")
-        return node.redis_connection
+        return cast(redis.Redis, node.redis_connection)
 
     def _refresh_topology(self) -> None:
         # If the map cannot be read now, the next attempt fails the same way

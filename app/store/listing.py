@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
 from app.customers.model import Page, StoredCustomer
 from app.store.client import Client
@@ -30,7 +31,7 @@ def read_page(client: Client, clock: Callable[[], datetime], limit: int, cursor:
     for _ in range(_MAX_FILL_ROUNDS):
         wanted = limit - len(found)
         start = f"({after}" if after else "-"
-        members = client.zrange(INDEX_KEY, start, "+", bylex=True, offset=0, num=wanted + 1)
+        members = cast(list[str], client.zrange(INDEX_KEY, start, "+", bylex=True, offset=0, num=wanted + 1))
         batch = members[:wanted]
         found.extend(_read_live(client, clock, batch))
         if batch:

@@ -71,7 +71,7 @@ class CustomerMaintenance:
         pipe.execute()
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
-            pipe.hset(customer_key(customer.id), mapping=customer.fields)
+            pipe.hset(customer_key(customer.id), items=flatten(customer.fields))
             absent = [name for name in SERVICE_FIELDS if name not in customer.fields]
             if absent:
                 pipe.hdel(customer_key(customer.id), *absent)

@@ -26,6 +26,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import cast
 
 from redis.cluster import RedisCluster
 
@@ -75,7 +76,7 @@ class CustomerRepository:
             customer_id = str(uuid.uuid4())
         else:
             customer_id = _id_for(idempotency)
-            recorded = self._client.get(idempotency_key(customer_id))
+            recorded = cast(str | None, self._client.get(idempotency_key(customer_id)))
             if recorded is not None:  # the common retry: no write at all
                 return self._replay(customer_id, recorded, idempotency)
         moment = self._clock()
@@ -92,7 +93,7 @@ class CustomerRepository:
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
-        fields = self._client.hgetall(customer_key(customer_id))
+        fields = cast(dict[str, str], self._client.hgetall(customer_key(customer_id)))
         if not fields:
             raise CustomerNotFound(customer_id)
         return StoredCustomer(customer_id, fields)
