@@ -124,28 +124,44 @@ def import_(  # keyword-only: click passes options by name
     \b
     Exit status:
       0  every record imported (created, restored or already present)
-      1  file refused, nothing written (unknown fields; --strict and a bad record)
+      1  file refused, nothing written (unknown fields; not UTF-8; --strict and a bad record)
       3  some bad records skipped, the others imported
       4  nothing imported: every record was bad
     """
     fmt = fmt or ("csv" if source.suffix.lower() == ".csv" else "ndjson")
-    with transfer.open_seekable(source) as stream:
-        ignore = _unknown_fields(stream, fmt, ignore_unknown)
+    try:
+        with transfer.open_seekable(source) as stream:
+            _import(
+                stream,
+                fmt,
+                key_field=key_field,
+                ignore_unknown=ignore_unknown,
+                strict=strict,
+                batch_size=batch_size,
+            )
+    except transfer.NotText as error:
+        raise click.ClickException(f"{error}: nothing imported") from None
 
-        def good_records(tally: importing.Tally) -> Iterator[StoredCustomer | importing.NewCustomer]:
-            stream.seek(0)
-            return importing.checked(transfer.read_records(stream, fmt, ignore), key_field, tally, _report)
 
-        if strict:  # a first pass that writes nothing
-            first = importing.Tally()
-            for _ in good_records(first):
-                pass
-            if first.bad:
-                raise click.ClickException(f"{first.bad} bad records: nothing imported (--strict)")
-        tally = importing.Tally()
-        progress = Progress("imported")
-        for count in importing.import_records(_maintenance(), good_records(tally), tally, batch_size):
-            progress.update(count)
+def _import(
+    stream: TextIO, fmt: str, *, key_field: str | None, ignore_unknown: bool, strict: bool, batch_size: int
+) -> None:
+    ignore = _unknown_fields(stream, fmt, ignore_unknown)
+
+    def good_records(tally: importing.Tally) -> Iterator[StoredCustomer | importing.NewCustomer]:
+        stream.seek(0)
+        return importing.checked(transfer.read_records(stream, fmt, ignore), key_field, tally, _report)
+
+    if strict:  # a first pass that writes nothing
+        first = importing.Tally()
+        for _ in good_records(first):
+            pass
+        if first.bad:
+            raise click.ClickException(f"{first.bad} bad records: nothing imported (--strict)")
+    tally = importing.Tally()
+    progress = Progress("imported")
+    for count in importing.import_records(_maintenance(), good_records(tally), tally, batch_size):
+        progress.update(count)
     click.echo(tally.summary(progress.stop()), err=True)
     if tally.exit_status():
         raise SystemExit(tally.exit_status())

@@ -39,16 +39,38 @@ def export_lines(maintenance: CustomerMaintenance) -> Iterator[str]:
             yield json_codec.dumps(represent(customer.id, customer.fields)).decode() + "\n"
 
 
+class NotText(ValueError):
+    """The file is not UTF-8 text: refused before anything is written."""
+
+
 @contextlib.contextmanager
 def open_seekable(source: Path) -> Iterator[TextIO]:
-    """The file, or standard input (``-``) copied to a temporary file: an import reads it more than once."""
+    """The file, or standard input (``-``) copied to a temporary file: an import reads it more than once.
+
+    Read through once first, so that a file that is not UTF-8 text is
+    refused before a single record is written.
+    """
     if str(source) != "-":
+        _check_text(source)
         with source.open(encoding="utf-8", newline="") as stream:
             yield stream
         return
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
-        shutil.copyfileobj(sys.stdin, spool)
+        try:
+            shutil.copyfileobj(sys.stdin, spool)
+        except UnicodeDecodeError:
+            raise NotText("standard input is not UTF-8 text") from None
+        spool.seek(0)
         yield spool
+
+
+def _check_text(source: Path) -> None:
+    with source.open("rb") as raw:
+        for number, line in enumerate(raw, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotText(f"line {number}: the file is not UTF-8 text (save it as UTF-8)") from None
 
 
 def unknown_fields(stream: TextIO, fmt: str) -> list[str]:

@@ -202,3 +202,13 @@ def test_help_explains_ids_the_key_field_and_exit_statuses(app):
     assert "creates it again" in shown
     for status in ("0  every record imported", "3  some bad records skipped", "4  nothing imported"):
         assert status in shown
+
+
+def test_a_file_that_is_not_utf8_is_refused_whole_with_its_line(app, redis_client, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("name,address\nAda Lovelace,London\nJos\u00e9 Ortega,M\u00e1laga\n".encode("latin-1"))
+    result = invoke(app, str(path))
+    assert result.exit_code == 1
+    assert "line 3: the file is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output
+    assert redis_client.dbsize() == 0, "nothing written, not even the lines before"
