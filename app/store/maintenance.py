@@ -61,14 +61,12 @@ class CustomerMaintenance:
         Re-running with the same customers leaves the same data: the index
         entry is added first, then each hash gets the given fields and loses
         the service's fields that are not given. Every step is single-key, so
-        a reader sees the old or the new customer, never a missing one.
+        a reader sees the old or the new customer, never a missing one. The
+        entries are added again after the hashes: a listing that runs in
+        between takes an entry with an old created_at and no hash yet for an
+        orphan, and removes it.
         """
-        pipe = self._client.pipeline(transaction=False)
-        for customer in customers:
-            member = member_for(customer.fields.get("created_at", ""), customer.id)
-            if member is not None:
-                pipe.zadd(INDEX_KEY, {member: 0})
-        pipe.execute()
+        self._index(customers)
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
             pipe.hset(customer_key(customer.id), items=flatten(customer.fields))
@@ -76,6 +74,7 @@ class CustomerMaintenance:
             if absent:
                 pipe.hdel(customer_key(customer.id), *absent)
         pipe.execute()
+        self._index(customers)
 
     def create_many(self, customers: Sequence[tuple[str, dict[str, str]]]) -> list[bool]:
         """Create each (id, validated fields) unless its id exists; True where created.
@@ -130,6 +129,14 @@ class CustomerMaintenance:
             if isinstance(reply, Exception):
                 raise reply
         return [bool(reply) for reply in replies]
+
+    def _index(self, customers: list[StoredCustomer]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            member = member_for(customer.fields.get("created_at", ""), customer.id)
+            if member is not None:
+                pipe.zadd(INDEX_KEY, {member: 0})
+        pipe.execute()
 
     def _index_batch(self, ids: list[str]) -> int:
         stamp = timestamp(self._clock())

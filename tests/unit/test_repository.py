@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.customers.model import CustomerNotFound
+from app.customers.model import CustomerNotFound, StoredCustomer
 from app.store.cursors import InvalidCursor
 from app.store.keys import INDEX_KEY
 from app.store.listing import ORPHAN_GRACE_SECONDS
@@ -209,3 +209,22 @@ def test_create_many_writes_no_hash_before_its_index_entry(maintenance, redis_cl
     with pytest.raises(ConnectionError):
         maintenance.create_many([(str(uuid.uuid4()), {"name": "Never half-written"})])
     assert list(redis_client.scan_iter("customer:*")) == [], "a customer the listing could not find"
+
+
+def test_restore_lists_a_customer_whose_entry_a_concurrent_listing_removed(
+    repository, maintenance, redis_client, monkeypatch
+):
+    restored = StoredCustomer(str(uuid.uuid4()), {"name": "Restored", "created_at": "1767225600000001"})
+    pipeline = redis_client.pipeline
+    calls = []
+
+    def listing_in_between(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the hashes come next: the entry is there, the hash not yet
+            repository.list(10)  # an entry over 60 s old without a hash is an orphan to it
+        return pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(redis_client, "pipeline", listing_in_between)
+    maintenance.restore([restored])
+    monkeypatch.undo()
+    assert [c.id for c in repository.list(10).customers] == [restored.id]
