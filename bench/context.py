@@ -1,8 +1,9 @@
 """What one benchmark run works with: its plan, its cluster and data, its servers.
 
 ``Bench`` holds the 6-node cluster (in a temporary directory), the Redis
-client, the file of customer ids that wrk's scripts read, and the report; it
-starts gunicorn masters and runs wrk against them, alternating between sides.
+client, the file of customer ids that wrk's scripts read, each side's supply
+of customers to delete, and the report; it starts gunicorn masters and runs
+wrk against them, alternating between sides.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 
 from redis.cluster import RedisCluster
 
-from bench import dataset, servers
-from bench.loadgen import WrkResult, run_wrk
-from bench.report import Report
+from bench import connections, dataset, servers
+from bench.loadgen import THREADS, WrkResult, run_wrk
+from bench.report import Report, rate_text
+from bench.supply import Supply
 from tests.support.redis_servers import LocalCluster
 
 # AOF stays on, as in the tests, but is never rewritten: a rewrite forks
 # every node in the middle of a measurement on a 2-core machine.
 CLUSTER_CONFIG = {"auto-aof-rewrite-percentage": "0"}
+IDLE_TIMEOUT = 10.0  # a side still serving this long after a wrk run is restarted instead
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,27 @@ class Workload:
     key: str
     title: str
     script: str
-    uses_ids: bool
-    rps_target: float | None = None  # service req/s >= this x floor req/s
+    # Which customers the requests name: "" none, "existing" the starting set
+    # round-robin, "consumed" a fresh slice of the side's own supply per run.
+    ids: str = ""
+    sample: bool = True  # the sample serves it too
+    timeout: float = 5  # wrk counts slower requests as errors, not in the latency figures
+    min_seconds: float = 0  # runs last at least this long, also in a quick run
 
 
+# The listing first, at exactly the starting set (the sample scans the whole
+# keyspace); POST last, since it adds customers that every side sees.
 WORKLOADS = (
-    Workload("GET", "GET /customers/<id>", "get.lua", uses_ids=True, rps_target=0.80),
-    Workload("POST", "POST /customers", "post.lua", uses_ids=False, rps_target=0.70),
-    Workload("PATCH", "PATCH /customers/<id>", "patch.lua", uses_ids=True),
-    Workload("LIST", "GET /customers?limit=100", "list.lua", uses_ids=False),
+    # The sample reads 10,000 hashes a request: 1 s alone, about 3 s with 4 workers on 2 cores,
+    # so a run must be long enough for several rounds of its 4 workers, and waits are long.
+    Workload("LIST", "GET /customers?limit=100", "list.lua", timeout=120, min_seconds=10),
+    Workload("GET", "GET /customers/<id>", "get.lua", ids="existing"),
+    Workload("PUT", "PUT /customers/<id>", "put.lua", ids="existing"),
+    Workload("PATCH", "PATCH /customers/<id>", "patch.lua", ids="existing", sample=False),
+    Workload("DELETE", "DELETE /customers/<id>", "delete.lua", ids="consumed"),
+    Workload("POST", "POST /customers", "post.lua"),
 )
-GET = WORKLOADS[0]
+GET = WORKLOADS[1]
 
 
 class Bench:
@@ -87,6 +100,8 @@ class Bench:
         self.report = Report()
         self.ids_file = workdir / "ids.txt"
         self._client: RedisCluster | None = None
+        self.supply = Supply(workdir)
+        self.settings_text = ""  # how the sides run, for the results page
 
     @property
     def client(self) -> RedisCluster:
@@ -108,7 +123,9 @@ class Bench:
         with self.cluster.nodes[0].connection() as conn:
             return conn.info("server")["redis_version"]
 
-    def gunicorn(self, name: str, app: str, extra_args: tuple[str, ...] = (), **env: str) -> servers.Gunicorn:
+    def gunicorn(
+        self, name: str, app: str, extra_args: tuple[str, ...] = (), ready_path: str = "/healthz", **env: str
+    ) -> servers.Gunicorn:
         """Start a gunicorn master with the repository's gunicorn.conf.py."""
         workers = self.plan.workers
         args = (*self.plan.gunicorn_args, *extra_args)
@@ -120,18 +137,42 @@ class Bench:
             workers=workers,
             extra_args=args,
             extra_env=env,
+            ready_path=ready_path,
         ).start()
 
+    def sample(self, name: str = servers.SAMPLE_NAME) -> servers.Gunicorn:
+        """The sample, same settings; its prints go to its gunicorn log (a file in the run's directory)."""
+        return self.gunicorn(
+            name, servers.SAMPLE_APP, ready_path=servers.SAMPLE_READY_PATH, PYTHONUNBUFFERED="1"
+        )
+
     def load_small(self) -> None:
-        """The starting set, and a file of its ids for wrk's GET and PATCH scripts."""
+        """The starting set, and a file of its ids for wrk's GET, PUT and PATCH scripts."""
         rate = dataset.load(self.client, 0, self.plan.small, "loading")
         print(f"  loaded {self.plan.small:,} customers ({rate:,.0f}/s)")
         ids = [c.id for c in dataset.make_customers(0, self.plan.small)]
         self.ids_file.write_text("\n".join(ids) + "\n")
 
     def wrk(self, server: servers.Gunicorn, workload: Workload, seconds: float) -> WrkResult:
-        script_args = (str(self.ids_file),) if workload.uses_ids else ()
-        return run_wrk(f"http://127.0.0.1:{server.port}", workload.script, seconds, script_args)
+        """One wrk run; then wait until the side has served what wrk left queued."""
+        script_args: tuple[str, ...] = ()
+        if workload.ids == "existing":
+            script_args = (str(self.ids_file),)
+        elif workload.ids == "consumed":
+            script_args = (str(self.supply.take(server.name)), str(THREADS))
+        result = run_wrk(
+            f"http://127.0.0.1:{server.port}", workload.script, seconds, script_args, workload.timeout
+        )
+        if not server.alive():  # figures from a dead side would pass for a slow one
+            raise RuntimeError(
+                f"{server.name}: gunicorn died during a {workload.key} run:\n{server.log_tail()}"
+            )
+        if not connections.wait_closed(server.port, IDLE_TIMEOUT):
+            # Requests wrk left queued (the sample's listing: seconds each); restarting
+            # drops them in seconds where serving them would take a minute.
+            print(f"    ({server.name} still busy {IDLE_TIMEOUT:g} s after the run: restarted)")
+            server.restart()
+        return result
 
     def alternate(
         self,
@@ -153,12 +194,13 @@ class Bench:
             shift = (number - 1) % len(sides) if rotate else 0
             order = sides[shift:] + sides[:shift]
             for server in order:
-                result = self.wrk(server, workload, seconds or self.plan.seconds)
+                result = self.wrk(server, workload, max(seconds or self.plan.seconds, workload.min_seconds))
                 results[server.name].append(result)
                 flag = f"  FLAGGED: {result.problem}" if result.problem else ""
                 print(
-                    f"    {workload.key:5} {server.name:14} round {number}: {result.rps:8,.0f} req/s"
-                    f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms{flag}",
+                    f"    {workload.key:6} {server.name:14} round {number}: {rate_text(result.rps):>8} req/s"
+                    f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
+                    f"  max {result.max_ms:8.2f} ms{flag}",
                     flush=True,
                 )
         return results

@@ -100,6 +100,28 @@ def load(client: RedisCluster, start: int, count: int, label: str) -> float:
     return done / elapsed if elapsed else float("inf")
 
 
+def write_hashes(client: RedisCluster, start: int, count: int) -> None:
+    """The same customers as bare hashes: no index entry, one ``HSET`` each."""
+    pipe = client.pipeline(transaction=False)
+    for number, customer in enumerate(make_customers(start, count), 1):
+        pipe.hset(f"customer:{customer.id}", mapping=customer.fields)
+        if number % BATCH == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+def remove(client: RedisCluster, start: int, count: int, indexed: bool) -> None:
+    """Delete these customers' hashes (and index entries), whether they exist or not."""
+    pipe = client.pipeline(transaction=False)
+    for number, customer in enumerate(make_customers(start, count), 1):
+        pipe.delete(f"customer:{customer.id}")
+        if indexed:  # the member's layout: app/keys.py
+            pipe.zrem(INDEX_KEY, f"{int(customer.fields['created_at']):016d}:{customer.id}")
+        if number % BATCH == 0:
+            pipe.execute()
+    pipe.execute()
+
+
 def _progress(label: str, done: int, total: int, began: float) -> None:
     """A live count on a terminal; a line every 20 % when the output is a file."""
     rate = done / (time.perf_counter() - began)

@@ -7,14 +7,17 @@ exactly one Redis command per request where the service's job allows:
 
 * ``GET /customers/<id>``: one ``HGETALL customer:<id>``;
 * ``POST /customers``: one ``HSET`` (no validation, no index entry);
-* ``PATCH /customers/<id>``: one ``HSET`` of the given fields;
+* ``PATCH`` and ``PUT /customers/<id>``: one ``HSET`` of the given fields;
+* ``DELETE /customers/<id>``: one ``DEL`` (404 when it deleted nothing);
 * ``GET /customers?limit=N``: one ``ZRANGE customers:index ... BYLEX`` and one
   pipeline of ``HGETALL`` (a page cannot be read with less);
 * ``GET /healthz``: no Redis, so the benchmark can wait for it.
 
 It reads ``DBHOST`` and ``DBPORT`` as the service does, and builds its cluster
 client lazily, in the worker after gunicorn's fork (a pool must not cross a
-fork). Responses are encoded with orjson.
+fork). Responses are encoded with orjson. With ``DB_WAIT_REPLICAS=n`` each
+write is followed by ``WAIT n`` on the key owner's connection, in one
+pipeline, as app/durable.py does: the least a durable write costs.
 """
 
 from __future__ import annotations
@@ -24,18 +27,40 @@ import functools
 import os
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 from redis.cluster import RedisCluster
 
 _JSON = [("Content-Type", "application/json")]
+WAIT_TIMEOUT_MS = 500  # the service's DB_WAIT_TIMEOUT_MS default
 
 
 @functools.cache
 def redis_client() -> RedisCluster:
     """The worker's cluster client, built on first use (after the fork), then kept."""
     return RedisCluster(host=os.environ["DBHOST"], port=int(os.environ["DBPORT"]), decode_responses=True)
+
+
+@functools.cache
+def wait_replicas() -> int:
+    return int(os.environ.get("DB_WAIT_REPLICAS") or 0)
+
+
+def write(key: str, command: Callable[[Any], Any]) -> Any:
+    """``command(client)``; with DB_WAIT_REPLICAS, then WAIT, both on the owner's connection."""
+    replicas = wait_replicas()
+    if not replicas:
+        return command(redis_client())
+    pipe = redis_client().get_node_from_key(key).redis_connection.pipeline(transaction=False)
+    command(pipe)
+    pipe.wait(replicas, WAIT_TIMEOUT_MS)
+    reply, confirmed = pipe.execute()
+    if confirmed < replicas:
+        raise RuntimeError(f"{confirmed} of {replicas} replicas confirmed the write")
+    return reply
 
 
 Reply = tuple[int, bytes, list[tuple[str, str]]]  # status, body, extra headers
@@ -51,8 +76,10 @@ def app(environ, start_response):
         customer_id = path[len("/customers/") :]
         if method == "GET":
             reply = get_customer(customer_id)
-        elif method == "PATCH":
+        elif method in ("PATCH", "PUT"):
             reply = patch_customer(customer_id, read_json(environ))
+        elif method == "DELETE":
+            reply = delete_customer(customer_id)
     elif path == "/customers":
         if method == "GET":
             reply = list_customers(parse_qs(environ.get("QUERY_STRING", "")))
@@ -79,7 +106,8 @@ def create_customer(body: dict) -> Reply:
     stamp = now()
     fields = {name: str(value) for name, value in body.items()}
     fields["created_at"] = fields["updated_at"] = stamp
-    redis_client().hset(f"customer:{customer_id}", mapping=fields)
+    key = f"customer:{customer_id}"
+    write(key, lambda client: client.hset(key, mapping=fields))
     return 201, orjson.dumps({"id": customer_id, **fields}), [("Location", f"/customers/{customer_id}")]
 
 
@@ -87,7 +115,16 @@ def patch_customer(customer_id: str, body: dict) -> Reply:
     """One HSET of the given fields and updated_at."""
     fields = {name: str(value) for name, value in body.items()}
     fields["updated_at"] = now()
-    redis_client().hset(f"customer:{customer_id}", mapping=fields)
+    key = f"customer:{customer_id}"
+    write(key, lambda client: client.hset(key, mapping=fields))
+    return 204, b"", []
+
+
+def delete_customer(customer_id: str) -> Reply:
+    """One DEL."""
+    key = f"customer:{customer_id}"
+    if not write(key, lambda client: client.delete(key)):
+        return 404, b'{"status":404}', []
     return 204, b"", []
 
 

@@ -5,7 +5,7 @@ bare WSGI callable; this is the least a Flask-RESTful service can do: the
 same handlers, one ``Resource`` per route, a finished ``Response`` each, no
 hooks, validation, index, metrics or logging of its own. Its ratio to the
 floor is what the framework alone costs on this machine; the service's ratio
-to it is what our own code costs.
+to it is what our own code costs. ``DB_WAIT_REPLICAS`` works as in the floor.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ class Customer(Resource):
 
     def patch(self, customer_id: str) -> Response:
         return _finish(floor.patch_customer(customer_id, request.get_json()))
+
+    def put(self, customer_id: str) -> Response:
+        return _finish(floor.patch_customer(customer_id, request.get_json()))
+
+    def delete(self, customer_id: str) -> Response:
+        return _finish(floor.delete_customer(customer_id))
 
 
 class Health(Resource):

@@ -1,8 +1,8 @@
-"""Latency of single requests, one at a time, for comparing data set sizes.
+"""Latency of single requests, one at a time, for comparing sizes and sides.
 
 Under wrk's load a request waits for others; one request at a time measures
 what the request itself costs, which is what grows (or should not) with the
-number of customers. ``http.client`` keeps the connection where the server
+number of customers, and what a durable write adds. ``http.client`` keeps the connection where the server
 allows it and reconnects where it closes it (sync workers close each one).
 """
 
@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 # Enough for every worker to have built its Redis client and served a few requests.
 WARMUP = 50
+_JSON = {"Content-Type": "application/json"}
+
+# A GET path, or (method, path, JSON body or None).
+Request = str | tuple[str, str, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,8 @@ class Latency:
     count: int
 
 
-def sequential(port: int, paths: list[str], count: int, expect_items: int | None = None) -> Latency:
-    """GET ``paths`` round-robin ``count`` times; every answer must be 200.
+def sequential(port: int, requests: list[Request], count: int, expect_items: int | None = None) -> Latency:
+    """Send ``requests`` round-robin, WARMUP + ``count`` of them; every answer must be a 2xx.
 
     ``expect_items``: a listing must return this many customers, so a broken
     cursor cannot pass for a fast page.
@@ -35,14 +39,15 @@ def sequential(port: int, paths: list[str], count: int, expect_items: int | None
     timings = []
     try:
         for number in range(WARMUP + count):
-            path = paths[number % len(paths)]
+            item = requests[number % len(requests)]
+            method, path, payload = ("GET", item, None) if isinstance(item, str) else item
             began = time.perf_counter()
-            connection.request("GET", path)
+            connection.request(method, path, payload, _JSON if payload is not None else {})
             response = connection.getresponse()
             body = response.read()
             elapsed = time.perf_counter() - began
-            if response.status != 200:
-                raise RuntimeError(f"GET {path}: {response.status} {body[:200]!r}")
+            if not 200 <= response.status < 300:
+                raise RuntimeError(f"{method} {path}: {response.status} {body[:200]!r}")
             if expect_items is not None and number == 0 and body.count(b'"id":') != expect_items:
                 raise RuntimeError(f"GET {path}: expected {expect_items} customers in the page")
             if number >= WARMUP:

@@ -2,9 +2,10 @@
 
 wrk is the load generator because it is written in C: a Python client would
 spend the same 2 cores the servers need. Its ``--latency`` report gives the
-percentiles; "Non-2xx or 3xx responses" (counted for statuses of 400 and
-above) marks a run whose numbers cannot be trusted, since errors are cheaper
-than answers.
+percentiles, its thread statistics the slowest request of the run;
+"Non-2xx or 3xx responses" (counted for statuses of 400 and above) marks a
+run whose numbers cannot be trusted, since errors are cheaper than answers,
+and so does delete.lua's "ids exhausted".
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ _RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _REQUESTS = re.compile(r"^\s+(\d+) requests in", re.MULTILINE)
+_VALUE = r"([\d.]+)(us|ms|s|m|h)"
+# "    Latency   7.38ms    2.10ms  43.05ms   80.25%": average, deviation, maximum.
+_MAXIMUM = re.compile(rf"^\s+Latency\s+{_VALUE}\s+{_VALUE}\s+{_VALUE}", re.MULTILINE)
+_EXHAUSTED = "ids exhausted"
 
 
 @dataclass(frozen=True)
@@ -31,13 +36,19 @@ class WrkResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    max_ms: float  # the slowest request of the run
     requests: int
     non_2xx: int
     socket_errors: tuple[int, int, int, int]  # connect, read, write, timeout
+    exhausted: bool = False  # delete.lua ran out of ids
 
     @property
     def problem(self) -> str | None:
         """Why this run is flagged, or None."""
+        if self.exhausted:
+            return "ran out of customers to delete"
+        if not self.requests:
+            return "no request answered within the run"
         if self.non_2xx:
             return f"{self.non_2xx} non-2xx/3xx responses"
         connect, _read, write, timeout = self.socket_errors
@@ -46,21 +57,25 @@ class WrkResult:
         return None
 
 
-def run_wrk(url: str, script: str, seconds: float, script_args: tuple[str, ...] = ()) -> WrkResult:
-    """One wrk run (32 keep-alive connections, 2 threads); bounded by a timeout."""
+def run_wrk(
+    url: str, script: str, seconds: float, script_args: tuple[str, ...] = (), timeout: float = 5
+) -> WrkResult:
+    """One wrk run (32 keep-alive connections, 2 threads); ``timeout``: slower requests count as errors."""
     command = [
         "wrk",
         f"--threads={THREADS}",
         f"--connections={CONNECTIONS}",
         f"--duration={max(1, round(seconds))}s",
-        "--timeout=5s",
+        f"--timeout={round(timeout)}s",
         "--latency",
         f"--script={SCRIPTS / script}",
         url,
     ]
     if script_args:
         command += ["--", *script_args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + timeout + 60, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
     return parse(result.stdout)
@@ -69,8 +84,8 @@ def run_wrk(url: str, script: str, seconds: float, script_args: tuple[str, ...] 
 def parse(report: str) -> WrkResult:
     """Read req/s, p50, p99 and the error counts from wrk's text report."""
     percentiles = {p: float(value) * _UNITS[unit] for p, value, unit in _PERCENTILE.findall(report)}
-    rate, requests = _RATE.search(report), _REQUESTS.search(report)
-    if rate is None or requests is None or set(percentiles) != {"50", "99"}:
+    rate, requests, maximum = _RATE.search(report), _REQUESTS.search(report), _MAXIMUM.search(report)
+    if rate is None or requests is None or maximum is None or set(percentiles) != {"50", "99"}:
         raise RuntimeError(f"could not read wrk's report:\n{report}")
     non_2xx = _NON_2XX.search(report)
     socket = _SOCKET.search(report)
@@ -78,9 +93,11 @@ def parse(report: str) -> WrkResult:
         rps=float(rate.group(1)),
         p50_ms=percentiles["50"],
         p99_ms=percentiles["99"],
+        max_ms=float(maximum.group(5)) * _UNITS[maximum.group(6)],
         requests=int(requests.group(1)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=tuple(int(n) for n in socket.groups()) if socket else (0, 0, 0, 0),  # type: ignore[arg-type]
+        exhausted=_EXHAUSTED in report,
     )
 
 
@@ -91,8 +108,10 @@ class Summary:
     rps: float
     p50_ms: float
     p99_ms: float
+    max_ms: float  # the slowest request of any run
     runs: int
     problems: tuple[str, ...]
+    answered: bool  # every run had answers: its latency figures mean something
 
     @classmethod
     def of(cls, results: list[WrkResult]) -> Summary:
@@ -100,8 +119,10 @@ class Summary:
             rps=statistics.median(r.rps for r in results),
             p50_ms=statistics.median(r.p50_ms for r in results),
             p99_ms=statistics.median(r.p99_ms for r in results),
+            max_ms=max(r.max_ms for r in results),
             runs=len(results),
             problems=tuple(p for r in results if (p := r.problem)),
+            answered=all(r.requests for r in results),
         )
 
 
@@ -125,7 +146,7 @@ class Comparison:
     def of(cls, ours: list[WrkResult], base: list[WrkResult]) -> Comparison:
         def ratios(attribute: str) -> list[float]:
             pairs = zip(ours, base, strict=True)
-            return [getattr(a, attribute) / getattr(b, attribute) for a, b in pairs]
+            return [_ratio(getattr(a, attribute), getattr(b, attribute)) for a, b in pairs]
 
         rps = ratios("rps")
         return cls(
@@ -136,6 +157,11 @@ class Comparison:
             statistics.median(ratios("p99_ms")),
             (min(rps), max(rps)),
         )
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """A run with no answer at all (0 req/s) is infinitely slower, not a crash."""
+    return numerator / denominator if denominator else float("inf")
 
 
 def wrk_version() -> str:

@@ -1,20 +1,25 @@
-"""Benchmark the service against the thinnest Python service over the same cluster.
+"""Benchmark the service against the original sample and two floors over the same cluster.
 
     .venv/bin/python -m bench.run                    # full run, about 20 minutes
-    .venv/bin/python -m bench.run --quick            # shorter runs, 100,000 customers
+    .venv/bin/python -m bench.run --quick            # shorter runs, 100,000 customers, a few minutes
     .venv/bin/python -m bench.run --compare-workers  # gunicorn worker classes and counts
     .venv/bin/python -m bench.run --profile          # also: where the workers spend their time (py-spy)
 
-A measurement, not a test: it prints figures next to targets and exits 0
-whether they are met or not. Beside each service / floor ratio it prints the
-ratio of the floor's own handlers run inside Flask-RESTful (bench/framework_floor.py):
-what the framework alone costs, before any of the service's code. The machine is shared and has 2 cores, so
-absolute figures wander from run to run; every comparison is a ratio of two
-figures measured in the same run, alternating between the two sides.
+A measurement, not a test: it prints figures next to issue 14's targets and
+exits 0 whether they are met or not. The sides, all under the repository's
+gunicorn.conf.py with the same workers: the service (wsgi:app); the original
+public sample, re-created (bench/sample.py); the floor, a bare WSGI callable
+doing one Redis command a request (bench/floor.py); and the floor's handlers
+inside Flask-RESTful (bench/framework_floor.py), the least any Flask-RESTful
+service can do. The machine is shared and has 2 cores, so absolute figures
+wander from run to run; every comparison is a ratio of figures measured in
+the same run, rotating between the sides.
 
-Everything it starts (a 6-node cluster in a temporary directory, gunicorn
-masters, wrk, py-spy) is stopped at the end, also on Ctrl-C or an error,
-by the pids it recorded.
+At the end it prints the targets and writes a Markdown results page
+(docs/performance-results.md for a full run; --write-docs PATH to choose,
+also for --quick). Everything it starts (a 6-node cluster in a temporary
+directory, gunicorn masters, wrk, py-spy) is stopped at the end, also on
+Ctrl-C or an error, by the pids it recorded.
 """
 
 from __future__ import annotations
@@ -27,36 +32,47 @@ import tempfile
 from pathlib import Path
 
 from app.settings import Settings
-from bench import dataset, servers, steps
+from bench import dataset, servers, single, steps
 from bench.compare import compare_workers
 from bench.context import Bench, Plan
 from bench.report import command_line, environment, print_environment, section
+from bench.throughput import Sides, throughput
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS_PAGE = REPO / "docs" / "performance-results.md"
 
 
 def full_run(bench: Bench, with_profile: bool) -> None:
     """Every measurement, in an order where each leaves the next a known state.
 
-    Single requests at 10,000 customers come first, before POST adds
-    customers; the big load and the memory figures come last, so that the
-    throughput runs work on the small set and the memory probes see no load.
+    Reads at 10,000 customers come first; the throughput runs list before
+    anything writes (the sample's listing scans the whole keyspace), and
+    delete only customers made for them. The big load and the memory figures
+    come last, so that the throughput runs work on the small set and the
+    memory probes see no load.
     """
     plan = bench.plan
     bench.load_small()
-    service = bench.gunicorn(servers.SERVICE_NAME, servers.SERVICE_APP)
-    floor = bench.gunicorn(servers.FLOOR_NAME, servers.FLOOR_APP)
-    framework = bench.gunicorn(servers.FRAMEWORK_FLOOR_NAME, servers.FRAMEWORK_FLOOR_APP)
-    steps.print_settings(bench, service)
+    sides = Sides(
+        service=bench.gunicorn(servers.SERVICE_NAME, servers.SERVICE_APP),
+        sample=bench.sample(),
+        floor=bench.gunicorn(servers.FLOOR_NAME, servers.FLOOR_APP),
+        framework=bench.gunicorn(servers.FRAMEWORK_FLOOR_NAME, servers.FRAMEWORK_FLOOR_APP),
+    )
+    steps.print_settings(bench, sides.service)
     section(f"Single requests at {dataset.customer_count(bench.client):,} customers ({plan.sequential} each)")
-    small = steps.growth_latencies(bench, service)
-    steps.unloaded_latency(bench, [service, floor, framework])
-    steps.throughput(bench, service, floor, framework)
-    steps.metrics_cost(bench, service)
+    small = steps.growth_latencies(bench, sides.service)
+    single.unloaded_latency(bench, [sides.service, sides.sample, sides.floor, sides.framework])
+    throughput(bench, sides)
+    steps.metrics_cost(bench, sides.service)
+    single.durable_latency(bench)
     if with_profile:
-        steps.where_time_goes(bench, service)
+        steps.where_time_goes(bench, sides.service)
+    servers.stop_all_named({servers.SAMPLE_NAME, servers.FLOOR_NAME, servers.FRAMEWORK_FLOOR_NAME})
     section(f"Growing to {plan.large:,} customers")
     loaded, delta = steps.grow(bench)
     section(f"Single requests at {dataset.customer_count(bench.client):,} customers ({plan.sequential} each)")
-    large = steps.growth_latencies(bench, service)
+    large = steps.growth_latencies(bench, sides.service)
     steps.growth(bench, small, large)
     steps.memory_use(bench, loaded, delta)
 
@@ -77,8 +93,16 @@ def main(argv: list[str] | None = None) -> int:
             compare_workers(bench)
         else:
             full_run(bench, args.profile)
+        if bench.settings_text:
+            env["settings"] = bench.settings_text
         bench.report.print_targets()
-        bench.report.print_markdown(command_line(), one_line(env))
+        page = bench.report.markdown(command_line(), env)
+        section("Results page")
+        print(page)
+        if args.write_docs:
+            args.write_docs.parent.mkdir(parents=True, exist_ok=True)
+            args.write_docs.write_text(page)
+            print(f"  written to {args.write_docs}")
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything this run started", file=sys.stderr)
         return 130
@@ -89,13 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def one_line(env: dict[str, str]) -> str:
-    return (
-        f"{env['date']}: {env['cores']} cores, Python {env['python']}, Redis {env['redis']},"
-        f" gunicorn {env['gunicorn']}, {env['wrk']}"
-    )
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 s runs, 2 rounds, 100,000 customers")
@@ -104,18 +121,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="also profile the workers with py-spy")
     parser.add_argument(
+        "--write-docs",
+        type=Path,
+        metavar="PATH",
+        help=f"write the results page here (default for a full run: {DOCS_PAGE.relative_to(REPO)})",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         # The service's own default for this machine (WEB_CONCURRENCY unset).
         default=Settings.from_env({}).web_concurrency,
-        help="gunicorn workers for service and floor (WEB_CONCURRENCY; default %(default)s, the service's)",
+        help="gunicorn workers for every side (WEB_CONCURRENCY; default %(default)s, the service's)",
     )
     parser.add_argument(
         "--gunicorn-args",
         default="",
-        help='extra gunicorn arguments for both, e.g. "--worker-class gthread --threads 4 --reuse-port"',
+        help='extra gunicorn arguments for all sides, e.g. "--worker-class gthread --threads 4 --reuse-port"',
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.write_docs is None and not (args.quick or args.compare_workers):
+        args.write_docs = DOCS_PAGE
+    return args
 
 
 if __name__ == "__main__":

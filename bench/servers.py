@@ -1,6 +1,6 @@
-"""gunicorn processes for the benchmark: the real service and the floor.
+"""gunicorn processes for the benchmark: the service, the floors and the sample.
 
-Both run with the repository's gunicorn.conf.py, so they share every setting
+All run with the repository's gunicorn.conf.py, so they share every setting
 (workers, timeouts, access log, limits); only the app differs. Each master is
 started in its own session, so a Ctrl-C in the terminal reaches this script,
 which then stops every master it started by its recorded pid.
@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,8 +26,12 @@ REPO = Path(__file__).resolve().parent.parent
 SERVICE_APP = "wsgi:app"
 FLOOR_APP = "bench.floor:app"
 FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
+SAMPLE_APP = "bench.sample:app"
 # The names run.py gives the sides, for the report.
 SERVICE_NAME, FLOOR_NAME, FRAMEWORK_FLOOR_NAME = "service", "floor", "flask-floor"
+SAMPLE_NAME = "sample"
+# The sample has no health route: any answer below 500 (its 404 for an unknown id) means it serves.
+SAMPLE_READY_PATH = "/customers/00000000-0000-4000-8000-000000000000"
 _started: list[Gunicorn] = []
 
 
@@ -43,9 +48,11 @@ class Gunicorn:
         workers: int,
         extra_args: tuple[str, ...] = (),
         extra_env: dict[str, str] | None = None,
+        ready_path: str = "/healthz",
     ) -> None:
         self.name = name
         self.app = app
+        self.ready_path = ready_path
         self.port = free_port()
         self.workers = workers
         self.extra_args = tuple(extra_args)
@@ -73,7 +80,7 @@ class Gunicorn:
         return self._process.pid if self._process else None
 
     def start(self, timeout: float = 30) -> Gunicorn:
-        """Start the master and wait until /healthz answers."""
+        """Start the master and wait until ``ready_path`` answers."""
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.command,
@@ -84,7 +91,8 @@ class Gunicorn:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _started.append(self)
+        if self not in _started:
+            _started.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -97,10 +105,20 @@ class Gunicorn:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return response.status == 200
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.ready_path}", timeout=1):
+                return True
+        except urllib.error.HTTPError as error:
+            return error.code < 500
         except OSError:
             return False
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port: drops the connections queued for it."""
+        self.stop()
+        self.start()
 
     def worker_pids(self) -> list[int]:
         """The master's current children (its workers), read from /proc."""
@@ -137,16 +155,21 @@ class Gunicorn:
         process, self._process = self._process, None
         terminate(process, timeout)
         for pid in self._workers_seen:
-            _kill_if_child_of_gone_master(pid)
+            _kill_if_in_session(pid, process.pid)
+        self._workers_seen.clear()
 
 
-def _kill_if_child_of_gone_master(pid: int) -> None:
-    """SIGKILL a worker whose master is gone, if that pid is still a gunicorn process."""
+def _kill_if_in_session(pid: int, session: int) -> None:
+    """SIGKILL a worker left by its gone master: only if that pid is still in the master's session.
+
+    Each master leads its own session (start_new_session), so a pid reused by
+    anyone else's process since is never touched.
+    """
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return
-    if b"gunicorn" in cmdline:
+    if int(fields[3]) == session:  # field 6 of stat: the session id
         os.kill(pid, signal.SIGKILL)
 
 

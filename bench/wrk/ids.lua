@@ -1,4 +1,4 @@
--- Shared by get.lua and patch.lua: the ids of existing customers, one a line,
+-- Shared by get.lua, put.lua and patch.lua: the ids of existing customers, one a line,
 -- from the file named by wrk's first script argument (wrk ... -- IDS_FILE).
 -- Each thread starts at its own offset and walks the list round-robin, so the
 -- threads do not ask for the same customer in step.
