@@ -1,6 +1,6 @@
 """Customers to measure with: made up, reproducible, written as the service writes them.
 
-Loading goes through ``CustomerRepository.restore``, so every hash and index
+Loading goes through ``CustomerMaintenance.restore``, so every hash and index
 entry has exactly the service's layout (7 string fields, index member
 ``<created_at µs>:<id>``), in pipelines of one batch each.
 """
@@ -72,7 +72,7 @@ def make_customers(start: int, count: int, seed: int = 1) -> Iterator[StoredCust
     """Customers number ``start`` .. ``start + count - 1``, the same ones on every run."""
     rng = random.Random(seed * 1_000_003 + start)
     for number in range(start, start + count):
-        stamp = str(created_micros(number))  # the stored form (app/keys.py: timestamp)
+        stamp = str(created_micros(number))  # the stored form (app/store/keys.py: timestamp)
         fields = seed_fields(rng, number).as_dict()
         fields["created_at"] = fields["updated_at"] = stamp
         yield StoredCustomer(str(uuid.UUID(int=rng.getrandbits(128), version=4)), fields)
@@ -115,7 +115,7 @@ def remove(client: RedisCluster, start: int, count: int, indexed: bool) -> None:
     pipe = client.pipeline(transaction=False)
     for number, customer in enumerate(make_customers(start, count), 1):
         pipe.delete(f"customer:{customer.id}")
-        if indexed:  # the member's layout: app/keys.py
+        if indexed:  # the member's layout: app/store/keys.py
             pipe.zrem(INDEX_KEY, f"{int(customer.fields['created_at']):016d}:{customer.id}")
         if number % BATCH == 0:
             pipe.execute()

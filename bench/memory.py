@@ -63,7 +63,7 @@ def index_bytes_per_entry(client: RedisCluster) -> float:
 def customers_delta(cluster: LocalCluster, client: RedisCluster, count: int, start: int) -> float:
     """used_memory per customer for ``count`` customers as the service stores them; deleted again.
 
-    Each is a hash and an index entry, written by ``CustomerRepository.restore``.
+    Each is a hash and an index entry, written by ``CustomerMaintenance.restore``.
     """
     customers = list(make_customers(start, count))
     repository = CustomerMaintenance(client)

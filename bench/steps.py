@@ -98,7 +98,7 @@ def grow(bench: Bench) -> tuple[int, float]:
     delta = memory.used_memory(bench.cluster) - before
     bench.report.add(
         "Loading",
-        "bulk load with CustomerRepository.restore (batches of 5,000)",
+        "bulk load with CustomerMaintenance.restore (batches of 5,000)",
         f"{wanted:,} customers in {elapsed:.0f} s = {rate:,.0f}/s",
     )
     return wanted, delta
