@@ -163,7 +163,7 @@ def _fields(number: int, record: dict[str, Any]) -> dict[str, str] | BadRecord:
     try:
         return schemas.parse_create(record)
     except schemas.SchemaError as error:
-        return BadRecord(number, "; ".join(f"{e['field']}: {e['message']}" for e in error.errors))
+        return BadRecord(number, str(error))  # field: message; field: message
 
 
 def _timestamp(value: Any) -> str | None:
