@@ -104,26 +104,9 @@ def report_workload(bench: Bench, workload: Workload, sides: Sides, runs: dict[s
         if summary.problems:
             bench.report.note(f"{title} on the {name}: {'; '.join(summary.problems)}")
     if sample:
-        check_spread(bench, f"{title}, service / sample", sample)
-        target = OVER_SAMPLE.get(key)
-        add(
-            SECTION,
-            f"{title} req/s, service / sample",
-            ratio_text(sample.ours.rps, sample.base.rps, paired=sample.rps_ratio),
-            f"≥ {target:.2f}" if target else "",
-            holds(sample, sample.rps_ratio >= target) if target else None,
-            kind=OVER_SAMPLE_KIND,
-        )
-    check_spread(bench, f"{title}, service / Flask-RESTful floor", framework)
-    target = OVER_FRAMEWORK.get(key)
-    add(
-        SECTION,
-        f"{title} req/s, service / Flask-RESTful floor",
-        ratio_text(framework.ours.rps, framework.base.rps, paired=framework.rps_ratio),
-        f"≥ {target:.2f}" if target else "",
-        holds(framework, framework.rps_ratio >= target) if target else None,
-        kind=OVER_FRAMEWORK_KIND,
-    )
+        _rps_target(bench, title, "service / sample", sample, OVER_SAMPLE.get(key), OVER_SAMPLE_KIND)
+    versus = "service / Flask-RESTful floor"
+    _rps_target(bench, title, versus, framework, OVER_FRAMEWORK.get(key), OVER_FRAMEWORK_KIND)
     add(
         SECTION,
         f"{title} p99, service / Flask-RESTful floor",
@@ -145,6 +128,21 @@ def report_workload(bench: Bench, workload: Workload, sides: Sides, runs: dict[s
         SECTION,
         f"{title} req/s, service / floor; Flask-RESTful floor / floor (the framework alone)",
         f"{ratio_text(floor.ours.rps, floor.base.rps, paired=floor.rps_ratio)}; {bare.rps_ratio:.2f}",
+    )
+
+
+def _rps_target(  # noqa: PLR0917 (each argument is one column of the row)
+    bench: Bench, title: str, versus: str, found: Comparison, target: float | None, kind: str
+) -> None:
+    """One req/s ratio and its target (none: the figure alone), after a check of its rounds."""
+    check_spread(bench, f"{title}, {versus}", found)
+    bench.report.add(
+        SECTION,
+        f"{title} req/s, {versus}",
+        ratio_text(found.ours.rps, found.base.rps, paired=found.rps_ratio),
+        f"≥ {target:.2f}" if target else "",
+        holds(found, found.rps_ratio >= target) if target else None,
+        kind=kind,
     )
 
 
