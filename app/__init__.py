@@ -7,7 +7,7 @@ from flask_restful import Api
 
 from app.api import errors, hooks
 from app.api.auth import ApiKeys
-from app.api.resources import Customer, CustomerList, Health, OpenApi, Readiness
+from app.api.resources import Customer, CustomerList, Events, Health, OpenApi, Readiness
 from app.observability import metrics
 from app.ops import cli
 from app.settings import SETTINGS_EXTENSION, Settings
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, repository: CustomerRepository 
     api = CustomersApi(app)
     api.add_resource(CustomerList, "/customers", endpoint="customers")
     api.add_resource(Customer, "/customers/<customer_id>", endpoint="customer")
+    api.add_resource(Events, "/events", endpoint="events")
     api.add_resource(Health, "/healthz", endpoint="healthz")
     api.add_resource(Readiness, "/readyz", endpoint="readyz")
     api.add_resource(OpenApi, "/openapi.json", endpoint="openapi")

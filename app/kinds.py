@@ -68,6 +68,19 @@ def seconds(most: float) -> Kind:
     return Kind(f"seconds, more than 0, at most {most:g}", parse)
 
 
+def hours(most: float) -> Kind:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number of hours, got {raw!r}") from None
+        if not 0 < value <= most:
+            raise ValueError(f"must be more than 0 and at most {most:g} hours")
+        return value
+
+    return Kind(f"hours, more than 0, at most {most:g}", parse)
+
+
 def boolean() -> Kind:
     def parse(raw: str) -> bool:
         lowered = raw.lower()

@@ -108,6 +108,18 @@ class Settings:
     require_if_match: bool = declare(
         "REQUIRE_IF_MATCH", kinds.boolean(), "`true`: writes without `If-Match` are refused with 428", False
     )
+    events_enabled: bool = declare(
+        "EVENTS_ENABLED",
+        kinds.boolean(),
+        "record every change as an event and serve the feed at `/events` (`false`: 404)",
+        True,
+    )
+    events_retention_hours: float = declare(
+        "EVENTS_RETENTION_HOURS",
+        kinds.hours(24 * 366),
+        "how long the feed keeps an event (fractions allowed)",
+        168.0,
+    )
     api_keys: tuple[str, ...] = declare(
         "API_KEYS",
         kinds.api_keys(),

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from app import json_codec
 from app.customers.model import (
     CustomerNotFound,
+    EventsExpired,
     IdempotencyKeyReused,
     PreconditionFailed,
     ReadOnlyFieldDiffers,
@@ -43,6 +44,18 @@ _UNAVAILABLE = (
     TryAgainError,
     RedisClusterException,
 )
+
+# Exceptions that always stand for the same problem: (status, detail, kind).
+_FIXED: dict[type[Exception], tuple[int, str, str]] = {
+    CustomerNotFound: (404, "No customer has this id.", "customer-not-found"),
+    InvalidCursor: (400, "The cursor is not one this service handed out.", "invalid-cursor"),
+    EventsExpired: (
+        410,
+        "Events after this cursor are past the retention period and gone: resynchronise "
+        "from GET /customers, then follow GET /events from the start (without a cursor).",
+        "events-expired",
+    ),
+}
 
 
 class Problem(Exception):
@@ -115,8 +128,9 @@ def to_problem(error: BaseException) -> Problem:
             kind="validation-error",
             errors=error.errors,
         )
-    if isinstance(error, CustomerNotFound):
-        return Problem(404, "No customer has this id.", kind="customer-not-found")
+    for exception, (status, detail, kind) in _FIXED.items():
+        if isinstance(error, exception):
+            return Problem(status, detail, kind=kind)
     if isinstance(error, PreconditionFailed):
         return Problem(
             412,
@@ -135,8 +149,6 @@ def to_problem(error: BaseException) -> Problem:
             kind="write-not-durable",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    if isinstance(error, InvalidCursor):
-        return Problem(400, "The cursor is not one this service handed out.", kind="invalid-cursor")
     if isinstance(error, HTTPException) and error.code:
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         return Problem(error.code, _http_detail(error), headers=headers)

@@ -13,6 +13,7 @@ from app import json_codec
 from app.api import openapi
 from app.api.errors import Problem
 from app.customers import schemas
+from app.customers.events import represent_event
 from app.customers.model import Idempotency, StoredCustomer, normalize_id
 from app.customers.representation import represent
 from app.settings import settings_of
@@ -77,6 +78,20 @@ class Customer(Resource):
         if _prefers_representation():
             return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})
         return _empty(204, {"ETag": f'"{customer.etag}"'})
+
+
+class Events(Resource):
+    def get(self) -> Any:
+        """Return the change events after a cursor, oldest first, and where to poll next."""
+        if not settings_of(current_app).events_enabled:
+            raise Problem(404, "Change events are turned off on this service.", kind="events-disabled")
+        try:
+            query = schemas.parse_list_query(request.args.to_dict())
+        except schemas.SchemaError as exc:
+            raise Problem(400, "Invalid query parameters.", kind="invalid-query", errors=exc.errors) from None
+        page = repository_of(current_app).events(query.limit, query.cursor)
+        next_url = url_for("events", limit=query.limit, cursor=page.next_cursor)
+        return _json([represent_event(e) for e in page.events], 200, {"Link": f'<{next_url}>; rel="next"'})
 
 
 class Health(Resource):

@@ -79,3 +79,25 @@ def etag_of(fields: dict[str, str]) -> str:
     """A strong validator of the stored hash, whoever wrote it (see app/store/lua/etag.lua)."""
     canonical = "".join(f"{len(k.encode())}:{k}{len(v.encode())}:{v}" for k, v in sorted(fields.items()))
     return hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One entry of the feed: a change as it was recorded (app/store/keys.py, ``customers:events``)."""
+
+    position: str  # its feed stream id: what a cursor names
+    id: str
+    type: str  # created, updated, deleted
+    customer_id: str
+    at_ms: int  # when the change was applied, by its shard's clock
+    fields: dict[str, str]  # the stored hash after the change (before it, for a delete)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[StoredEvent]
+    next_cursor: str  # after the last event read (or where the poll started): poll from there
+
+
+class EventsExpired(Exception):
+    """Retention removed events after the cursor: the consumer must resynchronise."""

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from app.customers.model import Created, Idempotency, Page, PreconditionFailed, StoredCustomer
+from app.customers.model import Created, EventPage, Idempotency, Page, PreconditionFailed, StoredCustomer
 from app.observability.metrics import Metrics
 from app.store.durable import WriteNotDurable
 from app.store.repository import CustomerRepository
@@ -55,6 +55,9 @@ class InstrumentedRepository:
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
         return self._timed("list", lambda: self._inner.list(limit, cursor))
+
+    def events(self, limit: int, cursor: str | None = None) -> EventPage:
+        return self._timed("events", lambda: self._inner.events(limit, cursor))
 
     def ping(self) -> None:
         self._timed("ping", self._inner.ping)

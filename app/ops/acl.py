@@ -24,6 +24,13 @@ COMMANDS = (
     "zadd",
     "zrem",
     "zrange",
+    # change events: the outboxes and the feed (lua/outbox.lua, relay.lua,
+    # read_events.lua), the relay's reads and trims, the sweep's lease
+    "xadd",
+    "xrange",
+    "xrevrange",
+    "xtrim",
+    "xlen",
     # the scripts themselves (redis-py loads them on NOSCRIPT)
     "evalsha",
     "script|load",

@@ -213,7 +213,8 @@ def check_config() -> None:
 
 def _maintenance() -> CustomerMaintenance:
     """Bulk work over the configured database, on a client of the command's own."""
-    return CustomerMaintenance(build_client(settings_of(current_app)))
+    settings = settings_of(current_app)
+    return CustomerMaintenance(build_client(settings), events=settings.events_enabled)
 
 
 def _tls_line(settings: Settings) -> str:

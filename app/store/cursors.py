@@ -1,10 +1,18 @@
-"""Listing cursors: the last index member of a page, opaque to clients."""
+"""Cursors, opaque to clients: the last index member of a page, the last event of a poll.
+
+An event cursor is a feed stream id with a prefix, so that a listing cursor
+given to ``/events`` (or the reverse) is recognised as not one of its own.
+"""
 
 from __future__ import annotations
 
 import base64
+import re
 
 from app.store.keys import is_member
+
+_EVENT_PREFIX = "event:"
+_STREAM_ID = re.compile(r"^[0-9]{1,15}-[0-9]{1,19}$")
 
 
 class InvalidCursor(ValueError):
@@ -18,10 +26,28 @@ def encode_cursor(member: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     """The index member a cursor stands for; ``InvalidCursor`` if it is not one of ours."""
-    try:
-        member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError:  # binascii.Error, non-ASCII input, bad UTF-8
-        raise InvalidCursor(cursor) from None
+    member = _decoded(cursor)
     if not is_member(member):
         raise InvalidCursor(cursor)
     return member
+
+
+def encode_event_cursor(position: str) -> str:
+    """A feed stream id as a cursor."""
+    return encode_cursor(_EVENT_PREFIX + position)
+
+
+def decode_event_cursor(cursor: str) -> str:
+    """The feed stream id an event cursor stands for; ``InvalidCursor`` if it is not one of ours."""
+    text = _decoded(cursor)
+    position = text.removeprefix(_EVENT_PREFIX)
+    if position == text or not _STREAM_ID.match(position):
+        raise InvalidCursor(cursor)
+    return position
+
+
+def _decoded(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:  # binascii.Error, non-ASCII input, bad UTF-8
+        raise InvalidCursor(cursor) from None

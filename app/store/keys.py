@@ -25,6 +25,27 @@ Keys
     order, and a page is ``ZRANGE customers:index (<last member> + BYLEX
     LIMIT 0 n``: O(log N + n), whatever the number of customers, on one key,
     so it works the same on a cluster as on one server.
+``customers:outbox:{<tag>}``
+    One stream per cluster slot (``<tag>`` hashes to that slot, see
+    slot_tags.py): the events of the customers of that slot, written by the
+    same script as each change (lua/create.lua, update.lua, delete.lua), until
+    the relay has copied them into the feed. Each entry: ``type``
+    (``created``, ``updated``, ``deleted``), ``customer`` (the id) and
+    ``fields`` (the stored hash after the change, before it for a delete, as
+    a JSON object). Usually empty.
+``customers:events``
+    The feed: one stream of every event, in the order the relay appended
+    them (docs/events.md). Each entry: ``id`` (the event id,
+    ``<slot>-<outbox entry id>``, stable), ``type``, ``customer``, ``at``
+    (milliseconds since 1970 when the change was applied, by the clock of its
+    shard) and ``fields`` (as in the outbox).
+``customers:events:marks:{customers:events}``
+    A hash in the feed's slot: per outbox key, the id of the last outbox
+    entry appended to the feed (so a second relay of it appends nothing);
+    ``durable``, the last feed entry readers may see; ``trimmed``, the last
+    feed entry that retention removed (a cursor before it is gone: 410).
+``customers:events:sweep:{customers:events}``
+    A lease (SET NX PX): the one process that checks every outbox now.
 ``customers:check:<uuid>...``
     Scratch keys that ``flask customers check-config`` writes and deletes.
 """
@@ -34,11 +55,16 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from app.store.slot_tags import SLOTS, tag_for, tag_of_slot
 from app.store.timestamps import micros_since_epoch, parse_timestamp, stored_micros, timestamp
 
 INDEX_KEY = "customers:index"
 SCRATCH_PREFIX = "customers:check:"
 CUSTOMER_PREFIX = "customer:"
+FEED_KEY = "customers:events"
+MARKS_KEY = "customers:events:marks:{customers:events}"
+SWEEP_LEASE_KEY = "customers:events:sweep:{customers:events}"
+OUTBOX_PREFIX = "customers:outbox:"
 SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
 _MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -50,6 +76,16 @@ def customer_key(customer_id: str) -> str:
 def idempotency_key(customer_id: str) -> str:
     """In the slot of ``customer:<id>``: its hash tag is that whole key."""
     return f"customers:idempotency:{{{customer_key(customer_id)}}}"
+
+
+def outbox_key(customer_id: str) -> str:
+    """The outbox of ``customer:<id>``'s slot: one script can change the hash and add its event."""
+    return f"{OUTBOX_PREFIX}{{{tag_for(customer_key(customer_id))}}}"
+
+
+def outbox_keys() -> list[str]:
+    """Every outbox key, one per slot, in slot order."""
+    return [f"{OUTBOX_PREFIX}{{{tag_of_slot(slot)}}}" for slot in range(SLOTS)]
 
 
 def index_member(moment: datetime, customer_id: str) -> str:

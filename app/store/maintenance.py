@@ -26,6 +26,7 @@ from app.store.keys import (
     member_for,
     new_hash,
 )
+from app.store.repository import change_keys
 from app.store.scripts import Scripts, flatten
 from app.store.timestamps import timestamp
 
@@ -33,9 +34,16 @@ from app.store.timestamps import timestamp
 class CustomerMaintenance:
     """Reindex, scan and restore customers in batches."""
 
-    def __init__(self, client: Client, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        client: Client,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        events: bool = True,
+    ) -> None:
+        """``events``: imported new customers get a ``created`` event each, like POST."""
         self._client = client
         self._clock = clock
+        self._events = events
         self._create = Scripts(client).create
 
     def reindex(self, batch_size: int = 500) -> Iterator[int]:
@@ -99,7 +107,11 @@ class CustomerMaintenance:
         members = {n: index_member(moments[n], customers[n][0]) for n in todo}
         self._client.zadd(INDEX_KEY, dict.fromkeys(members.values(), 0))
         writes = [
-            [customer_key(customers[n][0]), *flatten(new_hash(customers[n][1], moments[n]))] for n in todo
+            [
+                *change_keys(customers[n][0], events=self._events),
+                *flatten(new_hash(customers[n][1], moments[n])),
+            ]
+            for n in todo
         ]
         for n, done in zip(todo, self._create_pipelined(writes), strict=True):
             created[n] = done
@@ -122,7 +134,7 @@ class CustomerMaintenance:
             sha = self._client.script_load(self._create.script)
             pipe = self._client.pipeline(transaction=False)
             for n in pending:
-                pipe.execute_command("EVALSHA", sha, 1, *writes[n])
+                pipe.execute_command("EVALSHA", sha, 2 if self._events else 1, *writes[n])
             for n, reply in zip(pending, pipe.execute(raise_on_error=False), strict=True):
                 replies[n] = reply
         for reply in replies:

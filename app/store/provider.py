@@ -47,6 +47,9 @@ class RepositoryProvider:
             build_client(self._settings),
             wait_replicas=self._settings.db_wait_replicas,
             wait_timeout_ms=self._settings.db_wait_timeout_ms,
+            events=self._settings.events_enabled,
+            retention_hours=self._settings.events_retention_hours,
+            relay=True,
         )
         return repository if self._metrics is None else InstrumentedRepository(repository, self._metrics)
 

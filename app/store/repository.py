@@ -15,6 +15,11 @@ never a customer without an index entry:
 * create: add the index entry, then create the hash;
 * delete: delete the hash, then remove the index entry.
 
+The event of each change (docs/events.md) is added by the change's own
+script to the outbox of the customer's slot (``keys.outbox_key``), so the
+two are one atomic step; this process's relay thread (``relay.py``) then
+moves it into the feed, which ``events`` reads (``events.py``).
+
 Listing (``listing.py``) skips an index entry whose hash is missing or has
 another ``created_at``, and removes such orphans once they are old enough.
 """
@@ -33,6 +38,7 @@ from redis.cluster import RedisCluster
 from app.customers.model import (
     Created,
     CustomerNotFound,
+    EventPage,
     Idempotency,
     IdempotencyKeyReused,
     Page,
@@ -40,8 +46,18 @@ from app.customers.model import (
 )
 from app.store.client import Client
 from app.store.durable import DurableWriter
-from app.store.keys import INDEX_KEY, customer_key, idempotency_key, index_member, member_for, new_hash
+from app.store.events import EventFeed
+from app.store.keys import (
+    INDEX_KEY,
+    customer_key,
+    idempotency_key,
+    index_member,
+    member_for,
+    new_hash,
+    outbox_key,
+)
 from app.store.listing import read_page
+from app.store.relay import Relayer
 from app.store.scripts import Scripts, condition, flatten, raise_for
 from app.store.timestamps import stored_forms, timestamp
 
@@ -57,11 +73,28 @@ class CustomerRepository:
         wait_replicas: int = 0,
         wait_timeout_ms: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        events: bool = True,
+        retention_hours: float = 168.0,
+        relay: bool = False,
     ) -> None:
+        """``relay``: start this process's relay thread (the service does; tests may relay by hand)."""
         self._client = client
         self._clock = clock
         self._writer = DurableWriter(client, wait_replicas, wait_timeout_ms)
         self._scripts = Scripts(client)
+        self._events = events
+        self.feed = EventFeed(
+            client,
+            self._writer,
+            self._scripts,
+            retention_hours=retention_hours,
+            clock=clock,
+            wait_replicas=wait_replicas,
+        )
+        self._relayer = Relayer(client, self.feed) if events and relay else None
+        if self._relayer is not None:
+            self._relayer.start()
 
     def create(self, fields: dict[str, str], idempotency: Idempotency | None = None) -> Created:
         """Store a new customer and return it.
@@ -121,18 +154,22 @@ class CustomerRepository:
         checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
         reply = self._writer.run_script(
             self._scripts.update,
-            keys=[customer_key(customer_id)],
+            keys=change_keys(customer_id, events=self._events),
             args=[condition(if_match), len(unchanged), *checks, len(record), *flatten(record), *removed],
         )
         raise_for(reply, customer_id)
+        self._relay(customer_id)
         return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
 
     def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
         """Delete the customer, then its index entry."""
         reply = self._writer.run_script(
-            self._scripts.delete, keys=[customer_key(customer_id)], args=[condition(if_match)]
+            self._scripts.delete,
+            keys=change_keys(customer_id, events=self._events),
+            args=[condition(if_match)],
         )
         raise_for(reply, customer_id)
+        self._relay(customer_id)
         member = member_for(reply[1], customer_id)
         if member is not None:
             self._client.zrem(INDEX_KEY, member)
@@ -140,6 +177,10 @@ class CustomerRepository:
     def list(self, limit: int, cursor: str | None = None) -> Page:
         """Return up to ``limit`` customers created after ``cursor``, oldest first."""
         return read_page(self._client, self._clock, limit, cursor)
+
+    def events(self, limit: int, cursor: str | None = None) -> EventPage:
+        """Return up to ``limit`` change events after ``cursor``, in feed order."""
+        return self.feed.read(limit, cursor)
 
     def ping(self) -> None:
         """Raise unless every primary answers."""
@@ -149,9 +190,11 @@ class CustomerRepository:
             self._client.ping()
 
     def _create_hash(self, customer_id: str, record: dict[str, str]) -> None:
-        if not self._writer.run_script(
-            self._scripts.create, keys=[customer_key(customer_id)], args=flatten(record)
-        ):
+        created = self._writer.run_script(
+            self._scripts.create, keys=change_keys(customer_id, events=self._events), args=flatten(record)
+        )
+        self._relay(customer_id)
+        if not created:
             # Only a retry of this very write (after a lost reply) finds the key.
             stored = self.get(customer_id)
             if stored.fields.get("created_at") != record["created_at"]:
@@ -160,23 +203,35 @@ class CustomerRepository:
     def _create_once(
         self, customer_id: str, record: dict[str, str], member: str, idempotency: Idempotency
     ) -> Created:
+        keys = [customer_key(customer_id), idempotency_key(customer_id)]
         reply = self._writer.run_script(
             self._scripts.create_idempotent,
-            keys=[customer_key(customer_id), idempotency_key(customer_id)],
+            keys=keys + change_keys(customer_id, events=self._events)[1:],
             args=[_pack(idempotency.fingerprint, record), IDEMPOTENCY_TTL_SECONDS, *flatten(record)],
         )
         if reply[0] == "created":
+            self._relay(customer_id)
             return Created(StoredCustomer(customer_id, record), replayed=False)
         self._client.zrem(INDEX_KEY, member)  # a concurrent duplicate won
         if reply[0] == "replay":
             return self._replay(customer_id, reply[1], idempotency)
         raise IdempotencyKeyReused("the key was used for a request more than 24 h ago")
 
+    def _relay(self, customer_id: str) -> None:
+        if self._relayer is not None:
+            self._relayer.notify(outbox_key(customer_id))
+
     def _replay(self, customer_id: str, recorded: str, idempotency: Idempotency) -> Created:
         fingerprint, record = _unpack(recorded)
         if fingerprint != idempotency.fingerprint:
             raise IdempotencyKeyReused("the key was used with a different request body")
         return Created(StoredCustomer(customer_id, record), replayed=True)
+
+
+def change_keys(customer_id: str, *, events: bool) -> list[str]:
+    """The keys of a change script: the hash, and its slot's outbox when events are on."""
+    key = customer_key(customer_id)
+    return [key, outbox_key(customer_id)] if events else [key]
 
 
 def _id_for(idempotency: Idempotency) -> str:

@@ -1,8 +1,10 @@
 """The Lua scripts in lua/, and how they are called and answer.
 
-Each script touches one key, or two keys of one slot, so it is atomic on a
-cluster too. Every script is prefixed with lua/etag.lua, which computes the
-ETag and checks an ``If-Match`` condition on the server, next to the data.
+Each script touches keys of one slot only, so it is atomic on a cluster too.
+Every change script is prefixed with lua/etag.lua, which computes the ETag
+and checks an ``If-Match`` condition on the server, next to the data, and
+lua/outbox.lua, which adds the change's event to the slot's outbox. The feed
+scripts (relay, read_events) are prefixed with lua/stream_ids.lua.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ class Scripts:
     """The scripts, registered with one client (redis-py loads them on NOSCRIPT)."""
 
     def __init__(self, client: Client) -> None:
-        self.create = client.register_script(_source("create"))
-        self.create_idempotent = client.register_script(_source("create_idempotent"))
-        self.update = client.register_script(_source("update"))
-        self.delete = client.register_script(_source("delete"))
+        self.create = client.register_script(_source("etag", "outbox", "create"))
+        self.create_idempotent = client.register_script(_source("etag", "outbox", "create_idempotent"))
+        self.update = client.register_script(_source("etag", "outbox", "update"))
+        self.delete = client.register_script(_source("etag", "outbox", "delete"))
+        self.relay = client.register_script(_source("stream_ids", "relay"))
+        self.read_events = client.register_script(_source("stream_ids", "read_events"))
 
 
 def condition(if_match: list[str] | None) -> str:
@@ -52,5 +56,5 @@ def flatten(record: dict[str, str]) -> list[str]:
     return [item for pair in record.items() for item in pair]
 
 
-def _source(name: str) -> str:
-    return (_LUA / "etag.lua").read_text() + (_LUA / f"{name}.lua").read_text()
+def _source(*names: str) -> str:
+    return "".join((_LUA / f"{name}.lua").read_text() for name in names)

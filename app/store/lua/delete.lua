@@ -1,9 +1,11 @@
 -- Delete a customer; return its created_at so the caller can unindex it.
--- KEYS[1] customer:<id>; ARGV[1] If-Match condition (see etag.lua).
+-- KEYS[1] customer:<id>; KEYS[2] its slot's outbox (absent: events off);
+-- ARGV[1] If-Match condition (see etag.lua).
 local current = redis.call('HGETALL', KEYS[1])
 if #current == 0 then return {'missing'} end
 local failed = precondition_failure(ARGV[1], current)
 if failed then return {'mismatch', failed} end
 local created = redis.call('HGET', KEYS[1], 'created_at')
 redis.call('DEL', KEYS[1])
+record_event(KEYS[2], 'deleted', current, 1)
 return {'ok', created or ''}

@@ -1,5 +1,5 @@
 -- Change an existing customer; never create one.
--- KEYS[1] customer:<id>
+-- KEYS[1] customer:<id>; KEYS[2] its slot's outbox (absent: events off)
 -- ARGV[1] If-Match condition (see etag.lua); ARGV[2] number of read-only
 -- checks, then for each a field name and two tagged values (see tagged) of
 -- which its stored value must be one; then the number of field/value pairs
@@ -34,5 +34,8 @@ if #ARGV > at + 2 * count then
   redis.call('HDEL', KEYS[1], unpack(ARGV, at + 1 + 2 * count))
 end
 local updated = redis.call('HGETALL', KEYS[1])
+-- A write (a field set or removed: updated_at then changes too) is an event;
+-- a request that only checked conditions wrote nothing and adds none.
+if count > 0 or #ARGV > at + 2 * count then record_event(KEYS[2], 'updated', updated, 1) end
 table.insert(updated, 1, 'ok')
 return updated
