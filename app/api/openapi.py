@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from app.api.errors import PROBLEM_SCHEMA
+from app.customers.events import EventView
 from app.customers.representation import CustomerView
 from app.customers.schemas import CustomerCreate, CustomerPatch, ListQuery
 
@@ -90,6 +91,7 @@ def document() -> dict[str, Any]:
         (CustomerCreate, "validation"),
         (CustomerPatch, "validation"),
         (CustomerView, "serialization"),
+        (EventView, "serialization"),
     ]
     for model, mode in models:
         schemas[model.__name__] = model.model_json_schema(mode=mode, ref_template=_REF)
@@ -192,6 +194,43 @@ def document() -> dict[str, Any]:
                     "parameters": [_ID, _IF_MATCH],
                     "responses": {"204": {"description": "Deleted."}, **_errors(401, 404, 412, 428, 503)},
                 },
+            },
+            "/events": {
+                "get": {
+                    "summary": "Change events after a cursor, oldest first",
+                    "description": "Every acknowledged create, update and delete, once each. "
+                    "Follow the Link rel=next forever to see each event exactly once.",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "required": False, "schema": query["limit"]},
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
+                            "description": "Opaque: from the previous poll's Link header.",
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The events after the cursor (possibly none).",
+                            "headers": {
+                                "Link": {
+                                    "schema": {"type": "string"},
+                                    "description": 'Where to poll next, always: <url>; rel="next".',
+                                }
+                            },
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "array",
+                                        "items": {"$ref": _REF.format(model="EventView")},
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 404, 410, 503),
+                    },
+                }
             },
             "/healthz": {
                 "get": {

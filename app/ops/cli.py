@@ -20,11 +20,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis.exceptions import RedisError
 
-from app.customers.model import StoredCustomer
+from app.customers.model import EventsExpired, StoredCustomer
 from app.ops import diagnostics, importing, transfer
 from app.settings import Settings, settings_of
 from app.store.client import build_client
+from app.store.cursors import InvalidCursor
 from app.store.maintenance import CustomerMaintenance
+from app.store.repository import CustomerRepository
 from app.store.tls_check import TlsError
 
 customers = AppGroup("customers", help="Maintain the customer records.")
@@ -184,6 +186,32 @@ def _unknown_fields(stream: TextIO, fmt: str, ignore_unknown: bool) -> frozenset
 
 def _report(bad: transfer.BadRecord) -> None:
     click.echo(f"line {bad.line}: {bad.message}", err=True)
+
+
+@customers.command("events")
+@click.option("--follow", "-f", is_flag=True, help="Keep polling for new events (until interrupted).")
+@click.option("--cursor", help="Start after this cursor (from GET /events); default: the oldest kept.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60))
+def events(*, follow: bool, cursor: str | None, interval: float) -> None:
+    """Print the change events as NDJSON, one event per line, oldest first.
+
+    Each line is what GET /events shows. With --follow, poll again every
+    --interval seconds; the cursor to resume from goes to standard error at
+    each poll that read something, when it is a terminal.
+    """
+    settings = settings_of(current_app)
+    if not settings.events_enabled:
+        raise click.ClickException("EVENTS_ENABLED is false: there is no feed")
+    feed = CustomerRepository(
+        build_client(settings), events=True, retention_hours=settings.events_retention_hours
+    )
+    try:
+        for line in transfer.event_lines(feed, cursor, follow=follow, interval=interval):
+            click.echo(line, nl=False)
+    except InvalidCursor:
+        raise click.ClickException("the cursor is not one this service handed out") from None
+    except EventsExpired:
+        raise click.ClickException("events after this cursor are gone: resynchronise from the list") from None
 
 
 @customers.command("check-config")

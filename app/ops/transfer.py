@@ -14,14 +14,19 @@ import csv
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from app import json_codec
+from app.customers.events import represent_event
 from app.customers.representation import represent
 from app.store.maintenance import CustomerMaintenance
+from app.store.repository import CustomerRepository
+
+EVENTS_PER_POLL = 1000
 
 FIELDS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
 
@@ -41,6 +46,21 @@ def export_lines(maintenance: CustomerMaintenance) -> Iterator[str]:
 
 class NotText(ValueError):
     """The file is not UTF-8 text: refused before anything is written."""
+
+
+def event_lines(
+    repository: CustomerRepository, cursor: str | None, *, follow: bool, interval: float
+) -> Iterator[str]:
+    """Yield one NDJSON line per change event after ``cursor``; with ``follow``, forever."""
+    while True:
+        page = repository.events(EVENTS_PER_POLL, cursor)
+        cursor = page.next_cursor
+        for event in page.events:
+            yield json_codec.dumps(represent_event(event)).decode() + "\n"
+        if len(page.events) < EVENTS_PER_POLL:
+            if not follow:
+                return
+            time.sleep(interval)
 
 
 @contextlib.contextmanager
