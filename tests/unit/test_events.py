@@ -1,0 +1,68 @@
+"""Event feed logic a fake store can prove: the slot table, cursors, relaying twice.
+
+Atomicity with the change, crashes, resharding and failover are proven on
+real servers (tests/integration/test_events.py, tests/faults/test_events.py).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from redis.crc import key_slot
+
+from app.store.cursors import InvalidCursor, decode_event_cursor, encode_cursor, encode_event_cursor
+from app.store.keys import FEED_KEY, MARKS_KEY, customer_key, outbox_key, outbox_keys
+from app.store.repository import CustomerRepository
+from app.store.slot_tags import SLOTS, tags
+
+
+def test_every_slot_has_a_tag_that_hashes_to_it():
+    assert len(tags()) == SLOTS
+    assert all(key_slot(tag.encode()) == slot for slot, tag in enumerate(tags()))
+    assert len(set(outbox_keys())) == SLOTS
+
+
+def test_a_customer_and_its_outbox_share_a_slot_and_the_feed_shares_one_with_its_marks():
+    for n in range(200):
+        customer_id = f"00000000-0000-4000-8000-{n:012d}"
+        assert key_slot(outbox_key(customer_id).encode()) == key_slot(customer_key(customer_id).encode())
+    assert key_slot(FEED_KEY.encode()) == key_slot(MARKS_KEY.encode())
+
+
+def test_event_cursors_round_trip_and_foreign_ones_are_refused():
+    assert decode_event_cursor(encode_event_cursor("1764318000123-7")) == "1764318000123-7"
+    listing = encode_cursor(f"{'0' * 16}:00000000-0000-4000-8000-000000000000")
+    for cursor in (listing, "%%%", encode_cursor("event:1-x"), encode_cursor("1-0"), "é"):
+        with pytest.raises(InvalidCursor):
+            decode_event_cursor(cursor)
+    assert base64.urlsafe_b64decode(encode_event_cursor("1-0") + "==").startswith(b"event:")
+
+
+@pytest.fixture
+def repository(redis_client):
+    return CustomerRepository(redis_client)
+
+
+def test_relaying_the_same_outbox_twice_appends_each_event_once(repository, redis_client, monkeypatch):
+    customer_id = repository.create({"name": "Ada"}).customer.id
+    repository.update(customer_id, {"name": "Bea"}, [])
+    outbox = outbox_key(customer_id)
+    # A process killed after appending but before trimming the outbox: the
+    # next relay (or a concurrent one that read the same entries) offers them again.
+    with monkeypatch.context() as patched:
+        patched.setattr(type(redis_client.pipeline()), "xtrim", lambda *args, **kwargs: None)
+        repository.feed.relay([outbox])
+    assert redis_client.xlen(outbox) == 2
+    repository.feed.relay([outbox])
+    page = repository.events(10)
+    assert [(e.type, e.fields["name"]) for e in page.events] == [("created", "Ada"), ("updated", "Bea")]
+    assert redis_client.xlen(outbox) == 0
+    assert repository.events(10, page.next_cursor).events == []
+
+
+def test_events_off_adds_nothing_to_any_outbox(redis_client):
+    repository = CustomerRepository(redis_client, events=False)
+    customer_id = repository.create({"name": "Ada"}).customer.id
+    repository.delete(customer_id)
+    assert redis_client.xlen(outbox_key(customer_id)) == 0
