@@ -35,6 +35,7 @@ from app.settings import Settings
 from bench import dataset, servers, single, steps
 from bench.compare import compare_workers
 from bench.context import Bench, Plan
+from bench.events import events_cost
 from bench.report import command_line, environment, print_environment, section
 from bench.throughput import Sides, throughput
 
@@ -65,6 +66,7 @@ def full_run(bench: Bench, with_profile: bool) -> None:
     single.unloaded_latency(bench, [sides.service, sides.sample, sides.floor, sides.framework])
     throughput(bench, sides)
     steps.metrics_cost(bench, sides.service)
+    events_cost(bench)
     single.durable_latency(bench)
     if with_profile:
         steps.where_time_goes(bench, sides.service)
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         print_environment(env)
         if args.compare_workers:
             compare_workers(bench)
+        elif args.events:
+            bench.load_small()
+            events_cost(bench)
         else:
             full_run(bench, args.profile)
         if bench.settings_text:
@@ -119,6 +124,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compare-workers", action="store_true", help="only compare gunicorn worker classes and counts"
     )
+    parser.add_argument(
+        "--events", action="store_true", help="only compare write throughput with events on and off"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile the workers with py-spy")
     parser.add_argument(
         "--write-docs",
@@ -139,7 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help='extra gunicorn arguments for all sides, e.g. "--worker-class gthread --threads 4 --reuse-port"',
     )
     args = parser.parse_args(argv)
-    if args.write_docs is None and not (args.quick or args.compare_workers):
+    if args.write_docs is None and not (args.quick or args.compare_workers or args.events):
         args.write_docs = DOCS_PAGE
     return args
 

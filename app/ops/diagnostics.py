@@ -66,7 +66,7 @@ def permissions(client: Client, report: Report) -> None:
     """Try every command the service needs; report the ones refused."""
     scratch = f"{SCRATCH_PREFIX}{uuid.uuid4()}"
     denied = [name for name, probe in _probes(client, scratch).items() if not _allowed(probe)]
-    for key in (scratch, f"{scratch}:s", f"{scratch}:z"):
+    for key in (scratch, f"{scratch}:s", f"{scratch}:z", f"{scratch}:x"):
         with contextlib.suppress(NoPermissionError):  # already reported as a refused "del"
             client.delete(key)
     report.lines.append(
@@ -87,7 +87,7 @@ def _allowed(probe: Callable[[], Any]) -> bool:
 
 
 def _probes(client: Client, scratch: str) -> dict[str, Callable[[], Any]]:
-    hashed, text, zset = scratch, f"{scratch}:s", f"{scratch}:z"
+    hashed, text, zset, stream = scratch, f"{scratch}:s", f"{scratch}:z", f"{scratch}:x"
     script = "return redis.call('EXISTS', KEYS[1])"
 
     def on_owner(*command: Any) -> Any:
@@ -110,6 +110,11 @@ def _probes(client: Client, scratch: str) -> dict[str, Callable[[], Any]]:
         "zadd": lambda: client.zadd(zset, {"probe": 0}),
         "zrange": lambda: client.zrange(zset, "-", "+", bylex=True, offset=0, num=1),
         "zrem": lambda: client.zrem(zset, "probe"),
+        "xadd": lambda: client.xadd(stream, {"probe": "1"}),
+        "xrange": lambda: client.xrange(stream, count=1),
+        "xrevrange": lambda: client.xrevrange(stream, count=1),
+        "xlen": lambda: client.xlen(stream),
+        "xtrim": lambda: client.xtrim(stream, minid="0-1", approximate=False),
         "script|load": sha,
         "script|exists": lambda: on_owner("SCRIPT", "EXISTS", "0" * 40),
         "evalsha": lambda: client.evalsha(sha(), 1, hashed),
