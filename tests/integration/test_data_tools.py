@@ -247,7 +247,9 @@ def test_unknown_columns_are_named_once_and_refuse_the_file_unless_ignored(on_cl
     assert refused.returncode == 1
     assert refused.stderr.count("crm_id") == 1
     assert "unknown columns: crm_id; known: id, name, email" in refused.stderr
-    assert list(on_cluster.redis.scan_iter("customer*")) == [], "nothing written"
+    # (The service's own events sweep may hold its lease key meanwhile.)
+    written = [k for k in on_cluster.redis.scan_iter("customer*") if not k.startswith("customers:events:")]
+    assert written == [], "nothing written"
 
     ignored = flask(env, "import", "--ignore-unknown", str(path))
     assert ignored.returncode == 0, ignored.stderr

@@ -171,7 +171,8 @@ def test_the_cli_prints_the_feed_as_ndjson(on_cluster):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines == shown
-    assert [line["customer_id"] for line in lines] == ids
+    # Across customers the feed's order is the relay's (docs/events.md), not the writes'.
+    assert sorted(line["customer_id"] for line in lines) == sorted(ids)
 
 
 def test_follow_prints_events_as_they_happen(on_cluster):

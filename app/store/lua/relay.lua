@@ -25,6 +25,8 @@ for _ = 1, tonumber(ARGV[3]) do
   end
   if last ~= mark then redis.call('HSET', KEYS[2], outbox, last) end
 end
+-- Nothing to relay, nothing to trim: write nothing (a sweep of an empty keyspace leaves it empty).
+if appended == 0 and redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 local cutoff = tonumber(ARGV[1])
 if cutoff > 0 then
   local gone = redis.call('XREVRANGE', KEYS[1], '(' .. cutoff .. '-0', '-', 'COUNT', 1)
@@ -41,6 +43,7 @@ local visible = ARGV[2] == '+' and last_id or ARGV[2]
 if visible ~= '' and is_after(visible, redis.call('HGET', KEYS[2], 'durable') or nil) then
   redis.call('HSET', KEYS[2], 'durable', visible)
 end
--- Always a write, so that a WAIT after this script covers every earlier write to the feed.
-redis.call('HSET', KEYS[2], 'relayed', ARGV[1])
+-- With WAIT (ARGV[2] ''), a write, so that the WAIT after this script
+-- covers every earlier write to the feed, whoever made it.
+if ARGV[2] == '' then redis.call('HSET', KEYS[2], 'relayed', ARGV[1]) end
 return {appended, last_id}
