@@ -14,6 +14,12 @@ Keys
     (``1764318000123456``, see timestamps.py), which a small hash keeps as a
     64-bit integer: MEMORY USAGE of a typical customer is 296 B against 360 B
     with RFC 3339 text. Text timestamps written by earlier versions read as before.
+
+    Metadata is one more field per key, ``metadata.<key>`` (``METADATA_PREFIX``),
+    so ``HGETALL`` shows each entry as it is, a merge by key is HSET and HDEL
+    of those fields (lua/update.lua), and a customer without metadata (every
+    hash the sample or earlier versions wrote) has no such field and shows
+    ``{}``. MEMORY USAGE of a typical customer with 0 / 5 / 50 keys: MEMORY_FIGURES.
 ``customers:idempotency:{customer:<id>}``
     For a customer created with an ``Idempotency-Key``: what that request
     sent and got, kept 24 h. The hash tag puts it in the slot of
@@ -39,12 +45,29 @@ from app.store.timestamps import micros_since_epoch, parse_timestamp, stored_mic
 INDEX_KEY = "customers:index"
 SCRATCH_PREFIX = "customers:check:"
 CUSTOMER_PREFIX = "customer:"
+METADATA_PREFIX = "metadata."
 SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
 _MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def customer_key(customer_id: str) -> str:
     return f"{CUSTOMER_PREFIX}{customer_id}"
+
+
+def metadata_field(key: str) -> str:
+    """The hash field that holds the metadata entry ``key``."""
+    return METADATA_PREFIX + key
+
+
+def is_metadata_field(name: str) -> bool:
+    return name.startswith(METADATA_PREFIX)
+
+
+def metadata_of(fields: dict[str, str]) -> dict[str, str]:
+    """The metadata entries of a stored hash, by key in byte order."""
+    return {
+        name.removeprefix(METADATA_PREFIX): fields[name] for name in sorted(fields) if is_metadata_field(name)
+    }
 
 
 def idempotency_key(customer_id: str) -> str:
