@@ -62,7 +62,7 @@ class CustomerMaintenance:
         Re-running with the same customers leaves the same data: the index
         entry is added first, then each hash gets the given fields and loses
         the service's fields and metadata entries that are not given (read
-        with HKEYS one pipeline before: a metadata key that an API write adds
+        with HGETALL one pipeline before: a metadata key that an API write adds
         in between is kept). Every step is single-key, so
         a reader sees the old or the new customer, never a missing one. The
         entries are added again after the hashes: a listing that runs in
@@ -72,12 +72,12 @@ class CustomerMaintenance:
         self._index(customers)
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
-            pipe.hkeys(customer_key(customer.id))
-        stored_names = pipe.execute()
+            pipe.hgetall(customer_key(customer.id))
+        stored = pipe.execute()
         pipe = self._client.pipeline(transaction=False)
-        for customer, names in zip(customers, stored_names, strict=True):
+        for customer, fields in zip(customers, stored, strict=True):
             pipe.hset(customer_key(customer.id), items=flatten(customer.fields))
-            ours = [*SERVICE_FIELDS, *(name for name in names if is_metadata_field(name))]
+            ours = [*SERVICE_FIELDS, *(name for name in fields if is_metadata_field(name))]
             absent = [name for name in ours if name not in customer.fields]
             if absent:
                 pipe.hdel(customer_key(customer.id), *absent)
