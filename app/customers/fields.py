@@ -57,7 +57,7 @@ def _metadata_key(value: str) -> str:
 def _metadata_value(value: str) -> str:
     if not 1 <= len(value) <= _METADATA_VALUE_LENGTH:
         raise ValueError(f"must be a string of 1-{_METADATA_VALUE_LENGTH} characters")
-    return _text(value)
+    return _no_control_characters_but_line_breaks(value)
 
 
 def _at_most_max_keys(value: dict[str, str | None]) -> dict[str, str | None]:
@@ -128,7 +128,12 @@ EchoedTimestamp = Annotated[
 
 # Another system's ids and tags, kept as given: string values under short keys.
 _METADATA_KEY_SCHEMA = {"pattern": f"^{_METADATA_KEY.pattern}$"}
-_METADATA_VALUE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": _METADATA_VALUE_LENGTH}
+_METADATA_VALUE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": _METADATA_VALUE_LENGTH,
+    "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+}
 MetadataKey = Annotated[str, AfterValidator(_metadata_key)]
 MetadataValue = Annotated[str, AfterValidator(_metadata_value)]
 Metadata = Annotated[

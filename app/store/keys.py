@@ -19,7 +19,12 @@ Keys
     so ``HGETALL`` shows each entry as it is, a merge by key is HSET and HDEL
     of those fields (lua/update.lua), and a customer without metadata (every
     hash the sample or earlier versions wrote) has no such field and shows
-    ``{}``. MEMORY USAGE of a typical customer with 0 / 5 / 50 keys: MEMORY_FIGURES.
+    ``{}``. Each entry costs about 45 B: MEMORY USAGE of a typical customer
+    (Redis 7.0, values of about 20 characters) is 328 B with no metadata,
+    552 B with 5 keys and 2,664 B with 50, the hash still a listpack. One
+    JSON text field would cost as much at 50 keys but 912 B at 5, since a
+    value over ``hash-max-listpack-value`` (64 B) turns the whole hash into a
+    hashtable; so does one metadata value that long (1,288 B with 5 keys).
 ``customers:idempotency:{customer:<id>}``
     For a customer created with an ``Idempotency-Key``: what that request
     sent and got, kept 24 h. The hash tag puts it in the slot of

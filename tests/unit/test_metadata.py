@@ -100,6 +100,7 @@ def test_other_fields_leave_metadata_alone(client):
         ({"crm_id": 42}, "metadata.crm_id"),
         ({"crm_id": {"nested": "x"}}, "metadata.crm_id"),
         ({"crm_id": "\ud800"}, "metadata.crm_id"),
+        ({"crm_id": "bell \x07"}, "metadata.crm_id"),
         (["crm_id"], "metadata"),
         ("crm_id=42", "metadata"),
         ({f"k{i}": "v" for i in range(51)}, "metadata"),
