@@ -214,3 +214,15 @@ def test_a_csv_metadata_cell_is_the_object_as_json_text(app, client, tmp_path):
     assert "line 5: metadata.bad key:" in result.output
     shown = {c["name"]: c["metadata"] for c in client.get("/customers").get_json()}
     assert shown == {"Ada": {"crm_id": "42"}, "Alan": {}}
+
+
+def test_the_openapi_document_describes_metadata(client):
+    schemas_ = client.get("/openapi.json").get_json()["components"]["schemas"]
+    create_ = schemas_["CustomerCreate"]["properties"]["metadata"]["anyOf"][0]
+    assert create_["maxProperties"] == 50
+    assert create_["propertyNames"] == {"pattern": "^[A-Za-z0-9_.-]{1,40}$"}
+    assert create_["additionalProperties"]["maxLength"] == 500
+    patch_ = schemas_["CustomerPatch"]["properties"]["metadata"]["anyOf"]
+    assert {"type": "null"} in patch_
+    assert patch_[0]["additionalProperties"]["type"] == ["string", "null"]
+    assert "metadata" in schemas_["CustomerView"]["required"]
