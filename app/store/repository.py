@@ -12,7 +12,8 @@ the index is written in a separate step, in an order chosen so that a crash
 between the two writes can only leave an index entry without a customer,
 never a customer without an index entry:
 
-* create: add the index entry, then create the hash;
+* create: add the index entry, then create the hash (both sent at once,
+  the entry first, so they cost one round trip: see ``_create_listed``);
 * delete: delete the hash, then remove the index entry.
 
 Listing (``listing.py``) skips an index entry whose hash is missing or has
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import cast
 
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from app.customers.model import (
     MAX_METADATA_KEYS,
@@ -40,7 +43,7 @@ from app.customers.model import (
     StoredCustomer,
 )
 from app.store.client import Client
-from app.store.durable import DurableWriter
+from app.store.durable import DurableWriter, NotTogether
 from app.store.keys import (
     INDEX_KEY,
     METADATA_PREFIX,
@@ -51,10 +54,13 @@ from app.store.keys import (
     new_hash,
 )
 from app.store.listing import read_page
+from app.store.nodes import Nodes, script_command
 from app.store.scripts import Scripts, condition, flatten, raise_for
 from app.store.timestamps import stored_forms, timestamp
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+log = logging.getLogger(__name__)
 
 
 class CustomerRepository:
@@ -69,6 +75,7 @@ class CustomerRepository:
     ) -> None:
         self._client = client
         self._clock = clock
+        self._nodes = Nodes(client)
         self._writer = DurableWriter(client, wait_replicas, wait_timeout_ms)
         self._scripts = Scripts(client)
 
@@ -85,24 +92,24 @@ class CustomerRepository:
             customer_id = str(uuid.uuid4())
         else:
             customer_id = _id_for(idempotency)
-            recorded = cast(str | None, self._client.get(idempotency_key(customer_id)))
+            record_key = idempotency_key(customer_id)
+            recorded = cast(str | None, self._nodes.execute(record_key, "GET", record_key))
             if recorded is not None:  # the common retry: no write at all
                 return self._replay(customer_id, recorded, idempotency)
         moment = self._clock()
         record = new_hash(fields, moment)
         member = index_member(moment, customer_id)
-        # The index entry first, then the hash (see Atomicity). With
-        # DB_WAIT_REPLICAS the entry is made durable too: an acknowledged
-        # customer must stay listable after a failover.
-        self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
         if idempotency is None:
-            self._create_hash(customer_id, record)
+            self._create_listed(customer_id, record, member)
             return Created(StoredCustomer(customer_id, record), replayed=False)
+        # The index entry first, then the hash (see Atomicity).
+        self._writer.run(INDEX_KEY, "ZADD", INDEX_KEY, 0, member)
         return self._create_once(customer_id, record, member, idempotency)
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
-        fields = cast(dict[str, str], self._client.hgetall(customer_key(customer_id)))
+        key = customer_key(customer_id)
+        fields = cast(dict[str, str], self._nodes.execute(key, "HGETALL", key))
         if not fields:
             raise CustomerNotFound(customer_id)
         return StoredCustomer(customer_id, fields)
@@ -160,7 +167,7 @@ class CustomerRepository:
         raise_for(reply, customer_id)
         member = member_for(reply[1], customer_id)
         if member is not None:
-            self._client.zrem(INDEX_KEY, member)
+            self._nodes.execute(INDEX_KEY, "ZREM", INDEX_KEY, member)
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
         """Return up to ``limit`` customers created after ``cursor``, oldest first."""
@@ -173,14 +180,58 @@ class CustomerRepository:
         else:
             self._client.ping()
 
-    def _create_hash(self, customer_id: str, record: dict[str, str]) -> None:
-        if not self._writer.run_script(
-            self._scripts.create, keys=[customer_key(customer_id)], args=flatten(record)
-        ):
-            # Only a retry of this very write (after a lost reply) finds the key.
+    def _create_listed(self, customer_id: str, record: dict[str, str], member: str) -> None:
+        """Write the index entry and the hash together, or else one after the other.
+
+        Together: the entry's batch is written to its primary's connection
+        before the hash's, and both before either reply is read, so they cost
+        one round trip. A worker that dies between the two writes has sent
+        only the entry; once both are sent, the kernel delivers both. If
+        either fails (a redirection, a node down, too few replicas), both are
+        written again one at a time, the entry first: each is idempotent, and
+        the hash found there is this very write. Should the entry still fail,
+        the hash this request may have written is deleted before the error
+        is answered. A node that timed out is not asked again: the request
+        fails at once, after deleting the hash if it was written.
+        """
+        key = customer_key(customer_id)
+        entry = ("ZADD", INDEX_KEY, 0, member)
+        try:
+            _, created = self._writer.run_together(
+                [(INDEX_KEY, entry), (key, script_command(self._scripts.create, [key], flatten(record)))]
+            )
+        except NotTogether as failed:
+            if failed.timeout is not None:
+                # A node that does not answer in time will not answer a retry
+                # sooner: answer now (503), without a hash that has no entry.
+                if failed.replies[0] is None and failed.replies[1] == 1:
+                    self._undo_create(customer_id)
+                raise failed.timeout from failed
+            # The owners had their attempt: now the cluster client's way, which
+            # follows redirections and waits out a failover.
+            try:
+                self._writer.run(INDEX_KEY, *entry, direct=False)
+            except Exception:
+                if failed.replies[1] != 0:  # the hash may be this request's
+                    self._undo_create(customer_id)
+                raise
+            created = self._writer.run_script(self._scripts.create, [key], flatten(record), direct=False)
+        if not created:
+            # Only a second run of this very write finds the key.
             stored = self.get(customer_id)
             if stored.fields.get("created_at") != record["created_at"]:
                 raise RuntimeError(f"customer id collision on {customer_id}")
+
+    def _undo_create(self, customer_id: str) -> None:
+        # One attempt: the request is failing already, and its answer must not
+        # wait. A plain DEL: nobody but this request knows the new id yet.
+        key = customer_key(customer_id)
+        try:
+            self._nodes.owner(key).delete(key)
+        except (RedisError, RedisClusterException):
+            log.error(
+                "customer %s may be missing from the listing until `flask customers reindex`", customer_id
+            )
 
     def _create_once(
         self, customer_id: str, record: dict[str, str], member: str, idempotency: Idempotency
@@ -192,7 +243,7 @@ class CustomerRepository:
         )
         if reply[0] == "created":
             return Created(StoredCustomer(customer_id, record), replayed=False)
-        self._client.zrem(INDEX_KEY, member)  # a concurrent duplicate won
+        self._nodes.execute(INDEX_KEY, "ZREM", INDEX_KEY, member)  # a concurrent duplicate won
         if reply[0] == "replay":
             return self._replay(customer_id, reply[1], idempotency)
         raise IdempotencyKeyReused("the key was used for a request more than 24 h ago")

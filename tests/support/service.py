@@ -60,6 +60,12 @@ class Service:
         self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout} s:\n{self.log()[-4000:]}")
 
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's pid (its workers are its children)."""
+        assert self._process is not None, "the service is not running"
+        return self._process.pid
+
     def stop(self, timeout: float = 20) -> int | None:
         """SIGTERM (graceful), then SIGKILL after ``timeout``; return the exit code."""
         if self._process is None:
