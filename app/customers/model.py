@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+MAX_METADATA_KEYS = 50
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -69,6 +70,14 @@ class ReadOnlyFieldDiffers(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(field)
         self.field = field
+
+
+class TooManyMetadataKeys(Exception):
+    """A write would leave a customer with more than ``MAX_METADATA_KEYS`` metadata keys."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
 
 
 class IdempotencyKeyReused(Exception):

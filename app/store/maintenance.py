@@ -23,6 +23,7 @@ from app.store.keys import (
     SERVICE_FIELDS,
     customer_key,
     index_member,
+    is_metadata_field,
     member_for,
     new_hash,
 )
@@ -68,7 +69,9 @@ class CustomerMaintenance:
 
         Re-running with the same customers leaves the same data: the index
         entry is added first, then each hash gets the given fields and loses
-        the service's fields that are not given. Every step is single-key, so
+        the service's fields and metadata entries that are not given (read
+        with HGETALL one pipeline before: a metadata key that an API write adds
+        in between is kept). Every step is single-key, so
         a reader sees the old or the new customer, never a missing one. The
         entries are added again after the hashes: a listing that runs in
         between takes an entry with an old created_at and no hash yet for an
@@ -77,8 +80,13 @@ class CustomerMaintenance:
         self._index(customers)
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
+            pipe.hgetall(customer_key(customer.id))
+        stored = pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer, fields in zip(customers, stored, strict=True):
             pipe.hset(customer_key(customer.id), items=flatten(customer.fields))
-            absent = [name for name in SERVICE_FIELDS if name not in customer.fields]
+            ours = [*SERVICE_FIELDS, *(name for name in fields if is_metadata_field(name))]
+            absent = [name for name in ours if name not in customer.fields]
             if absent:
                 pipe.hdel(customer_key(customer.id), *absent)
         pipe.execute()

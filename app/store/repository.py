@@ -39,6 +39,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from app.customers.model import (
+    MAX_METADATA_KEYS,
     Created,
     CustomerNotFound,
     EventPage,
@@ -52,6 +53,7 @@ from app.store.durable import DurableWriter, NotTogether
 from app.store.events import EventFeed
 from app.store.keys import (
     INDEX_KEY,
+    METADATA_PREFIX,
     customer_key,
     idempotency_key,
     index_member,
@@ -145,6 +147,8 @@ class CustomerRepository:
         removed: list[str],
         if_match: list[str] | None = None,
         unchanged: dict[str, str | None] | None = None,
+        *,
+        clear_metadata: bool = False,
     ) -> StoredCustomer:
         """Set and remove fields of an existing customer, atomically; never create one.
 
@@ -153,16 +157,30 @@ class CustomerRepository:
         ``unchanged`` maps timestamps to the value the API showed for them
         (None: no timestamp); the write happens only if each is still stored,
         else ``ReadOnlyFieldDiffers`` names the first that is not.
+        ``clear_metadata`` removes every metadata entry first. A write that
+        would leave more than ``MAX_METADATA_KEYS`` entries writes nothing and
+        raises ``TooManyMetadataKeys``: the script counts them, atomically.
         """
         unchanged = unchanged or {}
-        if not changes and not removed and if_match is None and not unchanged:
+        if not changes and not removed and if_match is None and not unchanged and not clear_metadata:
             return self.get(customer_id)
-        record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
+        changed = changes or removed or clear_metadata
+        record = {**changes, "updated_at": timestamp(self._clock())} if changed else {}
         checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
         reply = self._writer.run_script(
             self._scripts.update,
             keys=change_keys(customer_id, events=self._events),
-            args=[condition(if_match), len(unchanged), *checks, len(record), *flatten(record), *removed],
+            args=[
+                condition(if_match),
+                METADATA_PREFIX,
+                int(clear_metadata),
+                MAX_METADATA_KEYS,
+                len(unchanged),
+                *checks,
+                len(record),
+                *flatten(record),
+                *removed,
+            ],
         )
         raise_for(reply, customer_id)
         self._relay(customer_id)
