@@ -255,3 +255,23 @@ def test_the_feed_needs_the_same_api_key_as_customers(cluster, tmp_path):
         assert refused.status_code == 401
         assert refused.headers["Content-Type"].startswith("application/problem+json")
         assert http.get("/events", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_a_metadata_merge_is_an_event_and_a_refused_one_is_none(on_cluster):
+    http = on_cluster.http
+    customer_id = http.post("/customers", json={"name": "Meta", "metadata": {"crm": "1"}}).json()["id"]
+    merged = http.patch(
+        f"/customers/{customer_id}",
+        json={"metadata": {"tier": "gold"}},
+        headers={"Prefer": "return=representation", "Content-Type": "application/merge-patch+json"},
+    )
+    assert merged.status_code == 200
+    too_many = {f"k{n}": "v" for n in range(60)}
+    assert http.patch(f"/customers/{customer_id}", json={"metadata": too_many}).status_code == 422
+    follow_all(http, 2)
+    time.sleep(0.5)
+    events = follow_all(http, 3, timeout=1).events
+    assert [e["type"] for e in events] == ["customer.created", "customer.updated"]
+    assert events[0]["data"]["metadata"] == {"crm": "1"}
+    assert events[1]["data"] == merged.json()
+    assert events[1]["data"]["metadata"] == {"crm": "1", "tier": "gold"}
