@@ -34,6 +34,7 @@ from app.store.client import Client
 from app.store.cursors import decode_event_cursor, encode_event_cursor
 from app.store.durable import DurableWriter
 from app.store.keys import FEED_KEY, MARKS_KEY, outbox_keys
+from app.store.nodes import Nodes, execute_many
 from app.store.scripts import Scripts
 
 # Outbox entries read per outbox per relay step, and outboxes per step.
@@ -55,6 +56,7 @@ class EventFeed:
         wait_replicas: int,
     ) -> None:
         self._client = client
+        self._nodes = Nodes(client)
         self._writer = writer
         self._scripts = scripts
         self._retention_ms = int(retention_hours * 3600 * 1000)
@@ -63,13 +65,14 @@ class EventFeed:
 
     def relay(self, outboxes: list[str]) -> list[str]:
         """Move the entries of these outboxes into the feed; return those that may hold more."""
-        pipe = self._client.pipeline(transaction=False)
-        for key in outboxes:
-            pipe.xrange(key, count=ENTRIES_PER_OUTBOX)
+        batches = execute_many(
+            self._nodes,
+            self._client,
+            [(key, ("XRANGE", key, "-", "+", "COUNT", ENTRIES_PER_OUTBOX)) for key in outboxes],
+        )
         args: list[Any] = []
         relayed: list[tuple[str, str]] = []
         count = 0
-        batches = pipe.execute()
         for key, entries in zip(outboxes, batches, strict=True):
             if not entries:
                 continue
@@ -80,10 +83,11 @@ class EventFeed:
             relayed.append((key, entries[-1][0]))
         self._run(count, args)
         if relayed:
-            pipe = self._client.pipeline(transaction=False)
-            for key, last_id in relayed:
-                pipe.xtrim(key, minid=_next_id(last_id), approximate=False)
-            pipe.execute()
+            execute_many(
+                self._nodes,
+                self._client,
+                [(key, ("XTRIM", key, "MINID", _next_id(last_id))) for key, last_id in relayed],
+            )
         return [
             key for key, entries in zip(outboxes, batches, strict=True) if len(entries) == ENTRIES_PER_OUTBOX
         ]

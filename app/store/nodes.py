@@ -162,3 +162,30 @@ def _replies(node: redis.Redis, connection: Any, commands: Sequence[Command]) ->
         connection.disconnect()
         return [error] * len(commands)
     return replies
+
+
+def execute_many(nodes: Nodes, client: Client, commands: Sequence[tuple[str, Command]]) -> list[Any]:
+    """Run commands on their keys' primaries, pipelined per primary, every primary at once.
+
+    The same commands through a cluster pipeline cost about four times the
+    Python. A command whose reply says the map is stale (or any other error)
+    is sent again through the cluster client, which follows redirections, and
+    raises as it would; so does every command if a primary cannot be reached.
+    """
+    batches: dict[int, tuple[redis.Redis, list[int]]] = {}
+    try:
+        for position, (key, _) in enumerate(commands):
+            owner = nodes.owner(key)
+            batches.setdefault(id(owner), (owner, []))[1].append(position)
+        answered = send_together(
+            [(owner, [commands[i][1] for i in positions]) for owner, positions in batches.values()]
+        )
+    except REROUTE:
+        return [client.execute_command(*command) for _, command in commands]
+    replies: list[Any] = [None] * len(commands)
+    for (_, positions), batch in zip(batches.values(), answered, strict=True):
+        for position, reply in zip(positions, batch, strict=True):
+            replies[position] = (
+                client.execute_command(*commands[position][1]) if isinstance(reply, Exception) else reply
+            )
+    return replies
