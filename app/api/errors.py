@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from app import json_codec
 from app.customers.model import (
     CustomerNotFound,
+    EmailChangeContended,
     IdempotencyKeyReused,
     PreconditionFailed,
     ReadOnlyFieldDiffers,
@@ -29,6 +30,21 @@ from app.store.cursors import InvalidCursor
 from app.store.durable import WriteNotDurable
 
 log = logging.getLogger(__name__)
+
+# Exceptions that always mean one status, one detail and one problem type.
+_PLAIN: dict[type[BaseException], tuple[int, str, str]] = {
+    CustomerNotFound: (404, "No customer has this id.", "customer-not-found"),
+    InvalidCursor: (
+        400,
+        "The cursor is not one this service handed out for this query (same filters and order).",
+        "invalid-cursor",
+    ),
+    EmailChangeContended: (
+        409,
+        "Other writes kept changing this customer's email; retry.",
+        "email-contended",
+    ),
+}
 
 # Problem types particular to this service are tag URIs (RFC 4151): names, not
 # links; plain HTTP failures use "about:blank" as RFC 9457 says.
@@ -115,8 +131,9 @@ def to_problem(error: BaseException) -> Problem:
             kind="validation-error",
             errors=error.errors,
         )
-    if isinstance(error, CustomerNotFound):
-        return Problem(404, "No customer has this id.", kind="customer-not-found")
+    for kind, (status, detail, name) in _PLAIN.items():
+        if isinstance(error, kind):
+            return Problem(status, detail, kind=name)
     if isinstance(error, PreconditionFailed):
         return Problem(
             412,
@@ -135,8 +152,6 @@ def to_problem(error: BaseException) -> Problem:
             kind="write-not-durable",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    if isinstance(error, InvalidCursor):
-        return Problem(400, "The cursor is not one this service handed out.", kind="invalid-cursor")
     if isinstance(error, HTTPException) and error.code:
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         return Problem(error.code, _http_detail(error), headers=headers)

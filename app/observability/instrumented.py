@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from app.customers.model import Created, Idempotency, Page, PreconditionFailed, StoredCustomer
+from app.customers.model import Created, Filters, Idempotency, Page, PreconditionFailed, StoredCustomer
 from app.observability.metrics import Metrics
 from app.store.durable import WriteNotDurable
 from app.store.repository import CustomerRepository
@@ -53,8 +53,8 @@ class InstrumentedRepository:
     def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
         self._timed("delete", lambda: self._inner.delete(customer_id, if_match))
 
-    def list(self, limit: int, cursor: str | None = None) -> Page:
-        return self._timed("list", lambda: self._inner.list(limit, cursor))
+    def list(self, limit: int, cursor: str | None = None, filters: Filters | None = None) -> Page:
+        return self._timed("list", lambda: self._inner.list(limit, cursor, filters))
 
     def ping(self) -> None:
         self._timed("ping", self._inner.ping)

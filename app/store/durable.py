@@ -63,6 +63,20 @@ class DurableWriter:
             return command(self._client)
         return self._run(key, command)
 
+    def run_each(self, commands: list[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
+        """Send one command per (key, command), in one round trip when no WAIT is asked for.
+
+        Without ``DB_WAIT_REPLICAS`` the commands go down one pipeline (a
+        cluster pipeline sends to every node before it reads a reply); with
+        it each key's owner gets its command and its ``WAIT`` in turn.
+        """
+        if self._replicas == 0:
+            pipe = self._client.pipeline(transaction=False)
+            for _, command in commands:
+                command(pipe)
+            return cast(list[Any], pipe.execute())
+        return [self._run(key, command) for key, command in commands]
+
     def _run(self, key: str, queue: Callable[[Pipeline], Any]) -> Any:
         asking: redis.Redis | None = None
         for attempt in range(1, _ATTEMPTS + 1):

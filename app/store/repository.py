@@ -12,11 +12,17 @@ the index is written in a separate step, in an order chosen so that a crash
 between the two writes can only leave an index entry without a customer,
 never a customer without an index entry:
 
-* create: add the index entry, then create the hash;
-* delete: delete the hash, then remove the index entry.
+* create: add the index entries (listing and email, in one round trip),
+  then create the hash;
+* email change: add the new email's entry, then write the hash with the new
+  email and the entry's token (only if the hash still has the token the
+  writer read), then remove the old email's entry, that exact member;
+* delete: delete the hash, then remove its index entries.
 
-Listing (``listing.py``) skips an index entry whose hash is missing or has
-another ``created_at``, and removes such orphans once they are old enough.
+Listing (``listing.py``) skips an entry its hash does not agree with, and
+removes such stale entries once they are old enough. docs/consistency.md
+says why this keeps every customer findable under its email through races
+and crashes.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from redis.cluster import RedisCluster
 
 from app.customers.model import (
     Created,
     CustomerNotFound,
+    EmailChangeContended,
+    Filters,
     Idempotency,
     IdempotencyKeyReused,
     Page,
@@ -40,12 +48,30 @@ from app.customers.model import (
 )
 from app.store.client import Client
 from app.store.durable import DurableWriter
-from app.store.keys import INDEX_KEY, customer_key, idempotency_key, index_member, member_for, new_hash
+from app.store.keys import (
+    EMAIL_TOKEN,
+    INDEX_KEY,
+    customer_key,
+    email_key,
+    email_member,
+    idempotency_key,
+    index_member,
+    member_for,
+    new_hash,
+    new_token,
+)
 from app.store.listing import read_page
 from app.store.scripts import Scripts, condition, flatten, raise_for
 from app.store.timestamps import stored_forms, timestamp
 
+# Aliases: inside the class, ``list`` is the listing method.
+Entries = list[tuple[str, str]]  # (sorted set key, member)
+Strings = list[str]
+
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# An email change retries when another write changed the email between its
+# read and its write; each retry means that other write succeeded.
+_EMAIL_ATTEMPTS = 8
 
 
 class CustomerRepository:
@@ -82,14 +108,19 @@ class CustomerRepository:
         moment = self._clock()
         record = new_hash(fields, moment)
         member = index_member(moment, customer_id)
-        # The index entry first, then the hash (see Atomicity). With
-        # DB_WAIT_REPLICAS the entry is made durable too: an acknowledged
-        # customer must stay listable after a failover.
-        self._writer.run(INDEX_KEY, lambda redis: redis.zadd(INDEX_KEY, {member: 0}))
+        entries = [(INDEX_KEY, member)]
+        if "email" in fields:
+            token = new_token(moment)
+            record[EMAIL_TOKEN] = token
+            entries.append((email_key(fields["email"]), email_member(member, token)))
+        # The index entries first, then the hash (see Atomicity). With
+        # DB_WAIT_REPLICAS the entries are made durable too: an acknowledged
+        # customer must stay listable and findable after a failover.
+        self._add_entries(entries)
         if idempotency is None:
             self._create_hash(customer_id, record)
             return Created(StoredCustomer(customer_id, record), replayed=False)
-        return self._create_once(customer_id, record, member, idempotency)
+        return self._create_once(customer_id, record, entries, idempotency)
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
@@ -102,8 +133,8 @@ class CustomerRepository:
         self,
         customer_id: str,
         changes: dict[str, str],
-        removed: list[str],
-        if_match: list[str] | None = None,
+        removed: Strings,
+        if_match: Strings | None = None,
         unchanged: dict[str, str | None] | None = None,
     ) -> StoredCustomer:
         """Set and remove fields of an existing customer, atomically; never create one.
@@ -117,29 +148,60 @@ class CustomerRepository:
         unchanged = unchanged or {}
         if not changes and not removed and if_match is None and not unchanged:
             return self.get(customer_id)
-        record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
+        moment = self._clock()
+        record = {**changes, "updated_at": timestamp(moment)} if changes or removed else {}
         checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
-        reply = self._writer.run_script(
-            self._scripts.update,
-            keys=[customer_key(customer_id)],
-            args=[condition(if_match), len(unchanged), *checks, len(record), *flatten(record), *removed],
-        )
+
+        def write(email_condition: str, record: dict[str, str], removed: Strings) -> Strings:
+            reply: Strings = self._writer.run_script(
+                self._scripts.update,
+                keys=[customer_key(customer_id)],
+                args=[
+                    condition(if_match),
+                    email_condition,
+                    len(unchanged),
+                    *checks,
+                    len(record),
+                    *flatten(record),
+                    *removed,
+                ],
+            )
+            return reply
+
+        if "email" in changes:
+            reply = write(f"is:{changes['email']}", record, removed)
+        elif "email" in removed:
+            reply = write("absent", record, removed)
+        else:
+            reply = write("", record, removed)
+        for _ in range(_EMAIL_ATTEMPTS):
+            if reply[0] != "email":
+                break
+            # The email changes: index the new one before the hash names it.
+            reply = self._change_email(customer_id, reply[1:], record, removed, write)
+        else:
+            raise EmailChangeContended(customer_id)
         raise_for(reply, customer_id)
         return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
 
-    def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
+    def delete(self, customer_id: str, if_match: Strings | None = None) -> None:
         """Delete the customer, then its index entry."""
         reply = self._writer.run_script(
             self._scripts.delete, keys=[customer_key(customer_id)], args=[condition(if_match)]
         )
         raise_for(reply, customer_id)
-        member = member_for(reply[1], customer_id)
-        if member is not None:
-            self._client.zrem(INDEX_KEY, member)
+        _, created, email, token = reply
+        member = member_for(created, customer_id)
+        if member is None:
+            return
+        entries = [(INDEX_KEY, member)]
+        if email and token:
+            entries.append((email_key(email), email_member(member, token)))
+        self._remove_entries(entries)
 
-    def list(self, limit: int, cursor: str | None = None) -> Page:
-        """Return up to ``limit`` customers created after ``cursor``, oldest first."""
-        return read_page(self._client, self._clock, limit, cursor)
+    def list(self, limit: int, cursor: str | None = None, filters: Filters | None = None) -> Page:
+        """Return up to ``limit`` customers matching ``filters`` after ``cursor``, in their order."""
+        return read_page(self._client, self._clock, limit, cursor, filters or Filters())
 
     def ping(self) -> None:
         """Raise unless every primary answers."""
@@ -147,6 +209,52 @@ class CustomerRepository:
             self._client.ping(target_nodes=RedisCluster.PRIMARIES)
         else:
             self._client.ping()
+
+    def _change_email(
+        self,
+        customer_id: str,
+        stored: Strings,
+        record: dict[str, str],
+        removed: Strings,
+        write: Callable[[str, dict[str, str], Strings], Strings],
+    ) -> Strings:
+        """Index the new email, write the hash if its token is still ``stored``'s, unindex the old one.
+
+        ``stored`` is (created_at, email, email_token) as the hash had them.
+        Returns the write's reply; ``['email', ...]`` again if another write
+        changed the email meanwhile (this entry is then withdrawn).
+        """
+        created, old_email, old_token = stored
+        member = member_for(created, customer_id)
+        new_entry = None
+        if "email" in record and member is not None:
+            token = new_token(self._clock())
+            new_entry = (email_key(record["email"]), email_member(member, token))
+            record = {**record, EMAIL_TOKEN: token}
+            self._add_entries([new_entry])
+        else:
+            removed = sorted({*removed, EMAIL_TOKEN})
+        reply = write(f"token:{old_token}", record, removed)
+        if reply[0] != "ok":
+            if new_entry is not None:
+                self._remove_entries([new_entry])  # it names a write that did not happen
+            return reply
+        if old_email and old_token and member is not None:
+            self._remove_entries([(email_key(old_email), email_member(member, old_token))])
+        return reply
+
+    def _add_entries(self, entries: Entries) -> None:
+        def add(key: str, member: str) -> Callable[[Any], Any]:
+            return lambda redis: redis.zadd(key, {member: 0})
+
+        self._writer.run_each([(key, add(key, member)) for key, member in entries])
+
+    def _remove_entries(self, entries: Entries) -> None:
+        # No WAIT: an entry that comes back after a failover is stale, and skipped.
+        pipe = self._client.pipeline(transaction=False)
+        for key, member in entries:
+            pipe.zrem(key, member)
+        pipe.execute()
 
     def _create_hash(self, customer_id: str, record: dict[str, str]) -> None:
         if not self._writer.run_script(
@@ -158,7 +266,11 @@ class CustomerRepository:
                 raise RuntimeError(f"customer id collision on {customer_id}")
 
     def _create_once(
-        self, customer_id: str, record: dict[str, str], member: str, idempotency: Idempotency
+        self,
+        customer_id: str,
+        record: dict[str, str],
+        entries: Entries,
+        idempotency: Idempotency,
     ) -> Created:
         reply = self._writer.run_script(
             self._scripts.create_idempotent,
@@ -167,7 +279,7 @@ class CustomerRepository:
         )
         if reply[0] == "created":
             return Created(StoredCustomer(customer_id, record), replayed=False)
-        self._client.zrem(INDEX_KEY, member)  # a concurrent duplicate won
+        self._remove_entries(entries)  # a concurrent duplicate won
         if reply[0] == "replay":
             return self._replay(customer_id, reply[1], idempotency)
         raise IdempotencyKeyReused("the key was used for a request more than 24 h ago")
