@@ -21,6 +21,7 @@ from app import json_codec
 from app.customers.model import (
     CustomerNotFound,
     EmailChangeContended,
+    EmailTaken,
     IdempotencyKeyReused,
     PreconditionFailed,
     ReadOnlyFieldDiffers,
@@ -39,6 +40,7 @@ _PLAIN: dict[type[BaseException], tuple[int, str, str]] = {
         "The cursor is not one this service handed out for this query (same filters and order).",
         "invalid-cursor",
     ),
+    EmailTaken: (409, "Another customer has this email (emails are unique here).", "email-taken"),
     EmailChangeContended: (
         409,
         "Other writes kept changing this customer's email; retry.",

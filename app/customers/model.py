@@ -100,6 +100,10 @@ class ReadOnlyFieldDiffers(Exception):
         self.field = field
 
 
+class EmailTaken(Exception):
+    """With UNIQUE_EMAILS: another existing customer has this email."""
+
+
 class EmailChangeContended(Exception):
     """Other writes kept changing this customer's email while this one tried to."""
 

@@ -36,6 +36,12 @@ Keys
     keeps it as ``email_token``: an entry counts only while its hash holds
     its token and its address, and a writer removes only the one member it
     knows is stale (see docs/consistency.md for why that makes races safe).
+``customers:email-claim:<address>``
+    With ``UNIQUE_EMAILS=true``: a string ``<id>:<email_token>`` naming the
+    one customer that may have this address (lowercased whole). A write
+    claims it (lua/claim.lua) before it indexes the email; a delete frees it
+    (lua/release.lua). A claim whose holder no longer has the address is
+    stale and may be taken over (see email_claims.py).
 ``customers:check:<uuid>...``
     Scratch keys that ``flask customers check-config`` writes and deletes.
 """
@@ -50,6 +56,7 @@ from app.store.timestamps import micros_since_epoch, parse_timestamp, stored_mic
 
 INDEX_KEY = "customers:index"
 EMAIL_PREFIX = "customers:email:"
+CLAIM_PREFIX = "customers:email-claim:"
 EMAIL_TOKEN = "email_token"  # noqa: S105 (a field name, not a secret)
 SCRATCH_PREFIX = "customers:check:"
 CUSTOMER_PREFIX = "customer:"
@@ -111,6 +118,21 @@ def email_lookup(email: str) -> str:
 def email_key(email: str) -> str:
     """The email index of the customers whose email is ``email`` (in any case)."""
     return f"{EMAIL_PREFIX}{email_lookup(email)}"
+
+
+def claim_key(email: str) -> str:
+    """The claim on ``email`` (in any case), with UNIQUE_EMAILS."""
+    return f"{CLAIM_PREFIX}{email_lookup(email)}"
+
+
+def claim_value(customer_id: str, token: str) -> str:
+    return f"{customer_id}:{token}"
+
+
+def split_claim(value: str) -> tuple[str, str]:
+    """(id, token) of a claim's value."""
+    customer_id, _, token = value.rpartition(":")
+    return customer_id, token
 
 
 def new_token(moment: datetime) -> str:

@@ -40,6 +40,7 @@ from app.customers.model import (
     Created,
     CustomerNotFound,
     EmailChangeContended,
+    EmailTaken,
     Filters,
     Idempotency,
     IdempotencyKeyReused,
@@ -48,11 +49,13 @@ from app.customers.model import (
 )
 from app.store.client import Client
 from app.store.durable import DurableWriter
+from app.store.email_claims import EmailClaims
 from app.store.keys import (
     EMAIL_TOKEN,
     INDEX_KEY,
     customer_key,
     email_key,
+    email_lookup,
     email_member,
     idempotency_key,
     index_member,
@@ -72,6 +75,8 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # An email change retries when another write changed the email between its
 # read and its write; each retry means that other write succeeded.
 _EMAIL_ATTEMPTS = 8
+# Entries read to find a customer from before UNIQUE_EMAILS (at most a few live).
+_HOLDERS_READ = 20
 
 
 class CustomerRepository:
@@ -83,11 +88,13 @@ class CustomerRepository:
         wait_replicas: int = 0,
         wait_timeout_ms: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        unique_emails: bool = False,
     ) -> None:
         self._client = client
         self._clock = clock
         self._writer = DurableWriter(client, wait_replicas, wait_timeout_ms)
         self._scripts = Scripts(client)
+        self._claims = EmailClaims(client, self._writer, self._scripts, clock) if unique_emails else None
 
     def create(self, fields: dict[str, str], idempotency: Idempotency | None = None) -> Created:
         """Store a new customer and return it.
@@ -109,14 +116,25 @@ class CustomerRepository:
         record = new_hash(fields, moment)
         member = index_member(moment, customer_id)
         entries = [(INDEX_KEY, member)]
-        if "email" in fields:
+        email = fields.get("email")
+        if email is not None:
             token = new_token(moment)
             record[EMAIL_TOKEN] = token
-            entries.append((email_key(fields["email"]), email_member(member, token)))
+            entries.append((email_key(email), email_member(member, token)))
+            self._claim(email, customer_id, token)
         # The index entries first, then the hash (see Atomicity). With
         # DB_WAIT_REPLICAS the entries are made durable too: an acknowledged
         # customer must stay listable and findable after a failover.
-        self._add_entries(entries)
+        holders = self._add_entries(entries, email)
+        if email is not None:
+            self._refuse_if_held(
+                email,
+                customer_id=customer_id,
+                token=record[EMAIL_TOKEN],
+                holders=holders,
+                entries=entries,
+                old_email=None,
+            )
         if idempotency is None:
             self._create_hash(customer_id, record)
             return Created(StoredCustomer(customer_id, record), replayed=False)
@@ -198,6 +216,8 @@ class CustomerRepository:
         if email and token:
             entries.append((email_key(email), email_member(member, token)))
         self._remove_entries(entries)
+        if email and token and self._claims is not None:
+            self._claims.release(email, customer_id, token)  # free again at once
 
     def list(self, limit: int, cursor: str | None = None, filters: Filters | None = None) -> Page:
         """Return up to ``limit`` customers matching ``filters`` after ``cursor``, in their order."""
@@ -227,27 +247,78 @@ class CustomerRepository:
         created, old_email, old_token = stored
         member = member_for(created, customer_id)
         new_entry = None
-        if "email" in record and member is not None:
+        email = record.get("email")
+        if email is not None and member is not None:
             token = new_token(self._clock())
-            new_entry = (email_key(record["email"]), email_member(member, token))
+            new_entry = (email_key(email), email_member(member, token))
             record = {**record, EMAIL_TOKEN: token}
-            self._add_entries([new_entry])
+            self._claim(email, customer_id, token)
+            holders = self._add_entries([new_entry], email)
+            self._refuse_if_held(
+                email,
+                customer_id=customer_id,
+                token=token,
+                holders=holders,
+                entries=[new_entry],
+                old_email=old_email,
+            )
         else:
             removed = sorted({*removed, EMAIL_TOKEN})
         reply = write(f"token:{old_token}", record, removed)
         if reply[0] != "ok":
             if new_entry is not None:
                 self._remove_entries([new_entry])  # it names a write that did not happen
+                if reply[0] != "email":
+                    self._release_new(email, customer_id, record[EMAIL_TOKEN], old_email)
             return reply
         if old_email and old_token and member is not None:
             self._remove_entries([(email_key(old_email), email_member(member, old_token))])
         return reply
 
-    def _add_entries(self, entries: Entries) -> None:
+    def _claim(self, email: str, customer_id: str, token: str) -> None:
+        if self._claims is not None:
+            self._claims.claim(email, customer_id, token)
+
+    def _refuse_if_held(
+        self,
+        email: str,
+        *,
+        customer_id: str,
+        token: str,
+        holders: Strings,
+        entries: Entries,
+        old_email: str | None,
+    ) -> None:
+        """With UNIQUE_EMAILS: undo this write's claim and entries if an unclaimed holder has the email."""
+        if self._claims is None:
+            return
+        try:
+            self._claims.refuse_if_held(email, customer_id, holders)
+        except EmailTaken:
+            self._remove_entries(entries)
+            self._release_new(email, customer_id, token, old_email)
+            raise
+
+    def _release_new(self, email: str | None, customer_id: str, token: str, old_email: str | None) -> None:
+        # The claim this write took, unless it is the one the customer's current email holds.
+        if self._claims is None or email is None:
+            return
+        if old_email is None or email_lookup(old_email) != email_lookup(email):
+            self._claims.release(email, customer_id, token)
+
+    def _add_entries(self, entries: Entries, email: str | None = None) -> Strings:
+        """Add the entries; with UNIQUE_EMAILS also read (same round trip) whom ``email``'s index names."""
+
         def add(key: str, member: str) -> Callable[[Any], Any]:
             return lambda redis: redis.zadd(key, {member: 0})
 
-        self._writer.run_each([(key, add(key, member)) for key, member in entries])
+        commands = [(key, add(key, member)) for key, member in entries]
+        if self._claims is not None and email is not None:
+            key = email_key(email)
+            commands.append((key, lambda redis: redis.zrange(key, 0, _HOLDERS_READ - 1)))
+            return cast(Strings, self._writer.run_each(commands)[-1])
+        self._writer.run_each(commands)
+        return []
 
     def _remove_entries(self, entries: Entries) -> None:
         # No WAIT: an entry that comes back after a failover is stale, and skipped.

@@ -25,6 +25,8 @@ class Scripts:
         self.create_idempotent = client.register_script(_source("create_idempotent"))
         self.update = client.register_script(_source("update"))
         self.delete = client.register_script(_source("delete"))
+        self.claim = client.register_script(_source("claim"))
+        self.release = client.register_script(_source("release"))
 
 
 def condition(if_match: list[str] | None) -> str:

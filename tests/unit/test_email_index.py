@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.customers.model import Filters
+from app.customers.model import EmailTaken, Filters
 from app.store.cursors import InvalidCursor
 from app.store.keys import EMAIL_TOKEN, email_key
 from app.store.listing import ORPHAN_GRACE_SECONDS
@@ -92,8 +92,8 @@ def test_a_change_that_loses_a_race_retries_and_ends_under_its_own_email(reposit
     real = repository._add_entries
     raced = []
 
-    def another_write_first(entries):
-        real(entries)
+    def another_write_first(entries, email=None):
+        real(entries, email)
         if not raced:
             raced.append(1)
             repository.update(ada.id, {"email": "z@example.com"}, [])
@@ -188,3 +188,52 @@ def test_imported_customers_are_findable_by_email(repository, redis_client):
     maintenance = CustomerMaintenance(redis_client)
     maintenance.create_many([(i, {"name": i, "email": "bulk@example.com"}) for i in ids])
     assert found(repository, "bulk@example.com") == ids
+
+
+@pytest.fixture
+def unique(redis_client, clock):
+    return CustomerRepository(redis_client, clock=clock, unique_emails=True)
+
+
+def test_unique_emails_refuse_a_second_holder_in_any_case_and_free_it_on_delete(unique):
+    ada = unique.create({"name": "Ada", "email": "ada@example.com"}).customer
+    with pytest.raises(EmailTaken):
+        unique.create({"name": "Copy", "email": "ADA@example.com"})
+    grace = unique.create({"name": "Grace", "email": "grace@example.com"}).customer
+    with pytest.raises(EmailTaken):
+        unique.update(grace.id, {"email": "Ada@example.com"}, [])
+    assert found(unique, "grace@example.com") == [grace.id], "the refused change left grace as she was"
+    unique.update(ada.id, {"email": "ada@example.com", "name": "Ada L."}, [])  # her own: no conflict
+    unique.update(ada.id, {"email": "Ada@example.com"}, [])  # her own, in another case
+    unique.delete(ada.id)
+    assert unique.create({"name": "New Ada", "email": "ada@example.com"}).customer
+
+
+def test_unique_emails_free_the_old_email_once_its_holder_moved_on(unique):
+    ada = unique.create({"name": "Ada", "email": "ada@example.com"}).customer
+    unique.update(ada.id, {"email": "countess@example.com"}, [])
+    other = unique.create({"name": "Other", "email": "ada@example.com"}).customer
+    assert found(unique, "ada@example.com") == [other.id]
+
+
+def test_a_claim_left_by_a_crashed_create_is_taken_over_after_the_grace_period(unique, clock, monkeypatch):
+    def crash(*args, **kwargs):
+        raise ConnectionError("the worker died after claiming")
+
+    monkeypatch.setattr(unique, "_add_entries", crash)
+    with pytest.raises(ConnectionError):
+        unique.create({"name": "Lost", "email": "ada@example.com"})
+    monkeypatch.undo()
+    with pytest.raises(EmailTaken):  # it may still be in flight
+        unique.create({"name": "Ada", "email": "ada@example.com"})
+    clock.now += timedelta(seconds=ORPHAN_GRACE_SECONDS + 1)
+    assert unique.create({"name": "Ada", "email": "ada@example.com"}).customer
+
+
+def test_customers_from_before_uniqueness_hold_their_email_without_a_claim(repository, unique):
+    ada = repository.create({"name": "Ada", "email": "ada@example.com"}).customer
+    with pytest.raises(EmailTaken):
+        unique.create({"name": "Copy", "email": "ada@example.com"})
+    assert found(unique, "ada@example.com") == [ada.id]
+    unique.update(ada.id, {"name": "Ada L."}, [])
+    assert found(unique, "ada@example.com") == [ada.id]
