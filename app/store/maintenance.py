@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
@@ -19,19 +19,26 @@ from app.customers.model import StoredCustomer, normalize_id
 from app.store.client import Client
 from app.store.keys import (
     CUSTOMER_PREFIX,
+    EMAIL_PREFIX,
     EMAIL_TOKEN,
     INDEX_KEY,
     SERVICE_FIELDS,
     customer_key,
     email_key,
+    email_lookup,
     email_member,
+    id_of_member,
     index_member,
+    is_email_member,
     member_for,
     new_hash,
     new_token,
+    split_email_member,
 )
 from app.store.scripts import Scripts, flatten
 from app.store.timestamps import timestamp
+
+_DUPLICATES_READ = 1000  # customers read per address: enough to name a duplicate
 
 
 class CustomerMaintenance:
@@ -148,6 +155,31 @@ class CustomerMaintenance:
             if isinstance(reply, Exception):
                 raise reply
         return [bool(reply) for reply in replies]
+
+    def duplicate_emails(self) -> Iterator[tuple[str, list[str]]]:
+        """(address, ids) for each email that more than one customer has, from the email index.
+
+        Run ``reindex`` first so that hashes the sample wrote are indexed too.
+        Reads each index key once (SCAN over every primary): constant memory.
+        """
+        for key in self._client.scan_iter(f"{EMAIL_PREFIX}*", count=1000):
+            read = cast(list[str], self._client.zrange(key, 0, _DUPLICATES_READ - 1))
+            members = [m for m in read if is_email_member(m)]
+            if len(members) < 2:
+                continue
+            address = key.removeprefix(EMAIL_PREFIX)
+            pipe = self._client.pipeline(transaction=False)
+            for member in members:
+                pipe.hmget(customer_key(id_of_member(member)), ["email", EMAIL_TOKEN])
+            live = sorted(
+                {
+                    id_of_member(member)
+                    for member, (email, token) in zip(members, pipe.execute(), strict=True)
+                    if token == split_email_member(member)[1] and email_lookup(email or "") == address
+                }
+            )
+            if len(live) > 1:
+                yield address, live
 
     def _with_email_token(self, fields: dict[str, str]) -> dict[str, str]:
         """The fields with a fresh ``email_token`` if they have an email, without one otherwise."""

@@ -12,7 +12,7 @@ import pytest
 
 from app.customers.model import EmailTaken, Filters
 from app.store.cursors import InvalidCursor
-from app.store.keys import EMAIL_TOKEN, email_key
+from app.store.keys import email_key
 from app.store.listing import ORPHAN_GRACE_SECONDS
 from app.store.maintenance import CustomerMaintenance
 from app.store.repository import CustomerRepository
@@ -237,3 +237,12 @@ def test_customers_from_before_uniqueness_hold_their_email_without_a_claim(repos
     assert found(unique, "ada@example.com") == [ada.id]
     unique.update(ada.id, {"name": "Ada L."}, [])
     assert found(unique, "ada@example.com") == [ada.id]
+
+
+def test_duplicates_names_each_shared_email_and_its_live_customers(repository, redis_client):
+    ids = [repository.create({"name": f"c{i}", "email": "Shared@example.com"}).customer.id for i in range(3)]
+    repository.create({"name": "alone", "email": "alone@example.com"})
+    repository.update(ids[2], {"email": "moved@example.com"}, [])
+    assert list(CustomerMaintenance(redis_client).duplicate_emails()) == [
+        ("shared@example.com", sorted(ids[:2]))
+    ]
