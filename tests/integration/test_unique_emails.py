@@ -119,7 +119,7 @@ def test_two_customers_changed_to_one_email_at_the_same_moment_at_most_one_succe
 
 
 def test_duplicates_reports_shared_emails_before_uniqueness_is_turned_on(on_cluster, reindex):
-    """The plain service (UNIQUE_EMAILS=false) allows duplicates, as the sample did; the command names them."""
+    """The plain service (UNIQUE_EMAILS=false) allows duplicates as the sample did; the command names them."""
     ids = [
         on_cluster.http.post("/customers", json={"name": f"c{n}", "email": "same@example.com"}).json()["id"]
         for n in range(3)
