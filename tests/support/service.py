@@ -67,6 +67,12 @@ class Service:
         process, self._process = self._process, None
         return terminate(process, timeout)
 
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's process id (its workers are its children)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def log(self) -> str:
         return self._log_path.read_text(errors="replace")
 
