@@ -6,11 +6,10 @@ claimant's own, or names the holder. That one key serialises every writer
 of one address on a cluster, so of two customers given one email at the
 same moment at most one gets it. A delete frees the claim.
 
-A claim can outlive its reason: a crash after the claim, or an email
-change (which does not free the old claim, to save a round trip). The
-holder's claim is then stale, and may be replaced (exactly the value that
-was checked, so a refresh in between wins), when the holder's hash no
-longer has the address and either
+A delete, and an email change once the hash has the new email, free the
+old claim. A crash can leave a claim behind: it is then stale, and may be
+replaced (exactly the value that was checked, so a refresh in between
+wins), when the holder's hash no longer has the address and either
 
 * its ``email_token`` is newer than the claim's: the holder wrote another
   email after claiming this one, and a write of the holder back to this
@@ -102,7 +101,7 @@ class EmailClaims:
         )
         if stored_email is not None and email_lookup(stored_email) == email_lookup(email):
             return False
-        if stored_token and claimed_token and stored_token[:16] > claimed_token[:16]:
+        if stored_token and claimed_token and token_micros(stored_token) > token_micros(claimed_token):
             return True
         cutoff = micros_since_epoch(self._clock() - timedelta(seconds=ORPHAN_GRACE_SECONDS))
         return not claimed_token or token_micros(claimed_token) < cutoff

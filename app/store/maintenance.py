@@ -238,7 +238,7 @@ class CustomerMaintenance:
             return done
         pipe = self._client.pipeline(transaction=False)
         for customer_id, (_, member) in fresh.items():
-            pipe.hsetnx(customer_key(customer_id), EMAIL_TOKEN, member.rsplit(":", 1)[1])
+            pipe.hsetnx(customer_key(customer_id), EMAIL_TOKEN, split_email_member(member)[1])
         lost = [entry for entry, set_now in zip(fresh.values(), pipe.execute(), strict=True) if not set_now]
         if lost:
             pipe = self._client.pipeline(transaction=False)

@@ -273,6 +273,9 @@ class CustomerRepository:
             return reply
         if old_email and old_token and member is not None:
             self._remove_entries([(email_key(old_email), email_member(member, old_token))])
+        moved = email is None or email_lookup(email) != email_lookup(old_email)
+        if old_email and old_token and self._claims is not None and moved:
+            self._claims.release(old_email, customer_id, old_token)  # free again at once
         return reply
 
     def _claim(self, email: str, customer_id: str, token: str) -> None:
