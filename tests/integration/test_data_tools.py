@@ -263,7 +263,7 @@ def test_check_config_reports_topology_tls_and_permissions(cluster):
     assert "cluster: 3 primaries, 3 replicas (" in out
     assert "slots covered: 16384/16384" in out
     assert "TLS: off" in out
-    assert "permissions: 23/23 commands allowed" in out
+    assert "permissions: 24/24 commands allowed" in out
     assert APP_PASSWORD not in out
     assert "DBPASSWORD           (set, hidden)" in out
 
