@@ -76,8 +76,8 @@ class EmailClaims:
             replace = holder
         raise EmailTaken(email)
 
-    def release(self, email: str, customer_id: str, token: str) -> None:
-        """Free the claim on ``email`` if ``customer_id`` holds it with ``token``."""
+    def release(self, email: str, customer_id: str, token: str = "") -> None:
+        """Free the claim on ``email`` if ``customer_id`` holds it with ``token`` (with any, if '')."""
         self._scripts.release(keys=[claim_key(email)], args=[claim_value(customer_id, token)])
 
     def refuse_if_held(self, email: str, customer_id: str, members: list[str]) -> None:

@@ -217,7 +217,8 @@ class CustomerRepository:
             entries.append((email_key(email), email_member(member, token)))
         self._remove_entries(entries)
         if email and token and self._claims is not None:
-            self._claims.release(email, customer_id, token)  # free again at once
+            # Whatever its token: an idempotent duplicate may have claimed with its own.
+            self._claims.release(email, customer_id)  # free again at once
 
     def list(self, limit: int, cursor: str | None = None, filters: Filters | None = None) -> Page:
         """Return up to ``limit`` customers matching ``filters`` after ``cursor``, in their order."""

@@ -246,3 +246,11 @@ def test_duplicates_names_each_shared_email_and_its_live_customers(repository, r
     assert list(CustomerMaintenance(redis_client).duplicate_emails()) == [
         ("shared@example.com", sorted(ids[:2]))
     ]
+
+
+def test_a_delete_frees_the_claim_whatever_token_an_idempotent_duplicate_left_on_it(unique, redis_client):
+    ada = unique.create({"name": "Ada", "email": "ada@example.com"}).customer
+    # A concurrent duplicate with the same Idempotency-Key claims with its own token, then loses.
+    redis_client.set("customers:email-claim:ada@example.com", f"{ada.id}:17646000000abcdef")
+    unique.delete(ada.id)
+    assert unique.create({"name": "New Ada", "email": "ada@example.com"}).customer
