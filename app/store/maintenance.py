@@ -69,16 +69,21 @@ class CustomerMaintenance:
     def restore(self, customers: list[StoredCustomer]) -> None:
         """Write customers exactly as given (ids and timestamps too), one pipeline per batch.
 
-        Re-running with the same customers leaves the same data (but for a
-        new ``email_token``: the email entry of the run before is then stale,
-        and skipped): the index entries are added first, then each hash gets the given fields and loses
-        the service's fields that are not given. Every step is single-key, so
+        Re-running with the same customers leaves the same data, but for a new
+        ``email_token``: the index entries are added first, then each hash
+        gets the given fields and loses the service's fields that are not
+        given, then the email entry an existing hash had is removed (that
+        exact member, as an email change does). Every step is single-key, so
         a reader sees the old or the new customer, never a missing one. The
         entries are added again after the hashes: a listing that runs in
         between takes an entry with an old created_at and no hash yet for an
         orphan, and removes it.
         """
         customers = [self._with_token(customer) for customer in customers]
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            pipe.hmget(customer_key(customer.id), ["created_at", "email", EMAIL_TOKEN])
+        before = pipe.execute()
         self._index(customers)
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
@@ -88,6 +93,12 @@ class CustomerMaintenance:
                 pipe.hdel(customer_key(customer.id), *absent)
         pipe.execute()
         self._index(customers)
+        pipe = self._client.pipeline(transaction=False)
+        for customer, (created, email, token) in zip(customers, before, strict=True):
+            member = member_for(created or "", customer.id)
+            if email and token and member is not None:
+                pipe.zrem(email_key(email), email_member(member, token))
+        pipe.execute()
 
     def create_many(self, customers: Sequence[tuple[str, dict[str, str]]]) -> list[bool]:
         """Create each (id, validated fields) unless its id exists; True where created.
