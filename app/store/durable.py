@@ -11,26 +11,24 @@ go down one pipeline on the owner's own connection pool.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import redis
 from redis.client import Pipeline
-from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import (
     AskError,
     ClusterDownError,
     ConnectionError,
     MovedError,
-    RedisClusterException,
     TimeoutError,
     TryAgainError,
 )
 
 from app.store.client import Client
+from app.store.nodes import REROUTE, Command, Nodes, send_together
 
 _ATTEMPTS = 4
 _BACKOFF_SECONDS = 0.25
@@ -43,45 +41,93 @@ class WriteNotDurable(Exception):
         super().__init__(f"{confirmed} of {wanted} replicas confirmed the write")
 
 
+class NotTogether(Exception):
+    """Writes sent together did not all succeed (and, with replicas, become durable).
+
+    ``replies`` has each write's reply where one was read, else None;
+    ``timeout`` is the timeout one of the nodes ran into, if any.
+    """
+
+    def __init__(self, reason: str, replies: list[Any], timeout: TimeoutError | None = None) -> None:
+        super().__init__(reason)
+        self.replies = replies
+        self.timeout = timeout
+
+
 class DurableWriter:
-    """Run write commands, then ``WAIT`` for replicas, on one connection."""
+    """Run write commands, then ``WAIT`` for replicas, on the key owner's connection."""
 
     def __init__(self, client: Client, replicas: int, timeout_ms: int) -> None:
-        self._client = client
+        self._nodes = Nodes(client)
         self._replicas = replicas
         self._timeout_ms = timeout_ms
 
-    def run_script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
-        """Return the script's reply once enough replicas have its writes."""
+    def run_script(self, script: Script, keys: list[str], args: list[Any], direct: bool = True) -> Any:
+        """Return the script's reply once enough replicas have its writes (see ``Nodes.script``)."""
         if self._replicas == 0:
-            return script(keys=keys, args=args)
+            return self._nodes.script(script, keys, args, direct=direct)
         return self._run(keys[0], lambda pipe: script(keys=keys, args=args, client=pipe))
 
-    def run(self, key: str, command: Callable[[Any], Any]) -> Any:
-        """Send one command on ``key``, ``command(client_or_pipeline)``; return its reply."""
+    def run(self, key: str, *command: Any, direct: bool = True) -> Any:
+        """Send one command on ``key``; return its reply (see ``Nodes.execute``)."""
         if self._replicas == 0:
-            return command(self._client)
-        return self._run(key, command)
+            return self._nodes.execute(key, *command, direct=direct)
+        return self._run(key, lambda pipe: pipe.execute_command(*command))
 
-    def run_each(self, commands: list[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
-        """Send one command per (key, command), in one round trip when no WAIT is asked for.
+    def run_together(self, writes: list[tuple[str, Command]]) -> list[Any]:
+        """Send commands on several keys at once, each to its key's owner; return their replies.
 
-        Without ``DB_WAIT_REPLICAS`` the commands go down one pipeline (a
-        cluster pipeline sends to every node before it reads a reply); with
-        it each key's owner gets its command and its ``WAIT`` in turn.
+        Commands for one owner go down one connection in the order given,
+        then ``WAIT`` there; each owner gets its batch before any reply is
+        read. Raise ``NotTogether`` unless every command succeeded (and was
+        confirmed by enough replicas): the caller then does the writes one
+        at a time, the way that handles redirections and failover.
         """
-        if self._replicas == 0:
-            pipe = self._client.pipeline(transaction=False)
-            for _, command in commands:
-                command(pipe)
-            return cast(list[Any], pipe.execute())
-        return [self._run(key, command) for key, command in commands]
+        batches: dict[int, tuple[redis.Redis, list[int]]] = {}
+        wait = ("WAIT", self._replicas, self._timeout_ms)
+        try:
+            for position, (key, _) in enumerate(writes):
+                owner = self._nodes.owner(key)
+                batches.setdefault(id(owner), (owner, []))[1].append(position)
+            answered = send_together(
+                [
+                    (owner, [writes[i][1] for i in positions] + ([wait] if self._replicas else []))
+                    for owner, positions in batches.values()
+                ]
+            )
+        except REROUTE as error:
+            timeout = error if isinstance(error, TimeoutError) else None
+            raise NotTogether(str(error), [None] * len(writes), timeout) from error
+        replies: list[Any] = [None] * len(writes)
+        failures: list[str] = []
+        timeout = None
+        for (_, positions), batch in zip(batches.values(), answered, strict=True):
+            for position, reply in zip(positions, batch, strict=False):
+                replies[position] = None if isinstance(reply, Exception) else reply
+                if isinstance(reply, Exception):
+                    failures.append(str(reply))
+                if isinstance(reply, TimeoutError):
+                    timeout = reply
+            if self._replicas and (isinstance(batch[-1], Exception) or batch[-1] < self._replicas):
+                failures.append(f"{batch[-1]} of {self._replicas} replicas confirmed")
+        if failures:
+            raise NotTogether("; ".join(failures), replies, timeout)
+        return replies
+
+    def run_each(self, commands: list[tuple[str, Command]]) -> list[Any]:
+        """Send one command per (key, command) at once (``run_together``), else one at a time."""
+        try:
+            return self.run_together(commands)
+        except NotTogether as failed:
+            if failed.timeout is not None:
+                raise failed.timeout from failed
+            return [self.run(key, *command, direct=False) for key, command in commands]
 
     def _run(self, key: str, queue: Callable[[Pipeline], Any]) -> Any:
         asking: redis.Redis | None = None
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                pipe = (asking or self._owner(key)).pipeline(transaction=False)
+                pipe = (asking or self._nodes.owner(key)).pipeline(transaction=False)
                 if asking is not None:
                     pipe.execute_command("ASKING")  # applies to the one next command
                 queue(pipe)
@@ -92,7 +138,7 @@ class DurableWriter:
                 # target node, as the cluster protocol says.
                 if attempt == _ATTEMPTS:
                     raise
-                asking = self._node(error.host, error.port)
+                asking = self._nodes.node(error.host, error.port)
                 continue
             except (MovedError, TryAgainError, ClusterDownError, ConnectionError, TimeoutError):
                 # The slot moved, or a primary is failing over (the whole
@@ -101,36 +147,10 @@ class DurableWriter:
                 if attempt == _ATTEMPTS:
                     raise
                 asking = None
-                self._refresh_topology()
+                self._nodes.refresh()
                 time.sleep(_BACKOFF_SECONDS * attempt)
                 continue
             if confirmed < self._replicas:
                 raise WriteNotDurable(confirmed, self._replicas)
             return replies[1] if asking is not None else replies[0]
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _owner(self, key: str) -> redis.Redis:
-        if isinstance(self._client, RedisCluster):
-            node = self._client.get_node_from_key(key)
-            if node.redis_connection is None:
-                self._client.nodes_manager.initialize()
-                node = self._client.get_node_from_key(key)
-            return cast(redis.Redis, node.redis_connection)
-        return self._client
-
-    def _node(self, host: str, port: int) -> redis.Redis:
-        assert isinstance(self._client, RedisCluster)
-        node = self._client.get_node(host=host, port=port)
-        if node is None or node.redis_connection is None:
-            self._client.nodes_manager.initialize()
-            node = self._client.get_node(host=host, port=port)
-        if node is None or node.redis_connection is None:
-            raise ClusterDownError(f"no connection to {host}:{port}")
-        return cast(redis.Redis, node.redis_connection)
-
-    def _refresh_topology(self) -> None:
-        # If the map cannot be read now, the next attempt fails the same way
-        # and that failure is the one reported.
-        if isinstance(self._client, RedisCluster):
-            with contextlib.suppress(ConnectionError, TimeoutError, RedisClusterException):
-                self._client.nodes_manager.initialize()

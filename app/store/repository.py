@@ -12,8 +12,9 @@ the index is written in a separate step, in an order chosen so that a crash
 between the two writes can only leave an index entry without a customer,
 never a customer without an index entry:
 
-* create: add the index entries (listing and email, in one round trip),
-  then create the hash;
+* create: add the index entries (listing and email), then create the hash
+  (all sent at once, the entries first, so they cost one round trip: see
+  ``_create_listed``);
 * email change: add the new email's entry, then write the hash with the new
   email and the entry's token (only if the hash still has the token the
   writer read), then remove the old email's entry, that exact member;
@@ -29,12 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from app.customers.model import (
     Created,
@@ -48,7 +51,7 @@ from app.customers.model import (
     StoredCustomer,
 )
 from app.store.client import Client
-from app.store.durable import DurableWriter
+from app.store.durable import DurableWriter, NotTogether
 from app.store.email_claims import EmailClaims
 from app.store.keys import (
     EMAIL_TOKEN,
@@ -64,6 +67,7 @@ from app.store.keys import (
     new_token,
 )
 from app.store.listing import read_page
+from app.store.nodes import Nodes, script_command
 from app.store.scripts import Scripts, condition, flatten, raise_for
 from app.store.timestamps import stored_forms, timestamp
 
@@ -77,6 +81,8 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _EMAIL_ATTEMPTS = 8
 # Entries read to find a customer from before UNIQUE_EMAILS (at most a few live).
 _HOLDERS_READ = 20
+
+log = logging.getLogger(__name__)
 
 
 class CustomerRepository:
@@ -92,6 +98,7 @@ class CustomerRepository:
     ) -> None:
         self._client = client
         self._clock = clock
+        self._nodes = Nodes(client)
         self._writer = DurableWriter(client, wait_replicas, wait_timeout_ms)
         self._scripts = Scripts(client)
         self._claims = EmailClaims(client, self._writer, self._scripts, clock) if unique_emails else None
@@ -109,7 +116,8 @@ class CustomerRepository:
             customer_id = str(uuid.uuid4())
         else:
             customer_id = _id_for(idempotency)
-            recorded = cast(str | None, self._client.get(idempotency_key(customer_id)))
+            record_key = idempotency_key(customer_id)
+            recorded = cast(str | None, self._nodes.execute(record_key, "GET", record_key))
             if recorded is not None:  # the common retry: no write at all
                 return self._replay(customer_id, recorded, idempotency)
         moment = self._clock()
@@ -121,28 +129,19 @@ class CustomerRepository:
             token = new_token(moment)
             record[EMAIL_TOKEN] = token
             entries.append((email_key(email), email_member(member, token)))
-            self._claim(email, customer_id, token)
-        # The index entries first, then the hash (see Atomicity). With
-        # DB_WAIT_REPLICAS the entries are made durable too: an acknowledged
-        # customer must stay listable and findable after a failover.
-        holders = self._add_entries(entries, email)
-        if email is not None:
-            self._refuse_if_held(
-                email,
-                customer_id=customer_id,
-                token=record[EMAIL_TOKEN],
-                holders=holders,
-                entries=entries,
-                old_email=None,
-            )
+            if self._claims is not None:
+                self._claim_for_create(email, customer_id, token, entries)
         if idempotency is None:
-            self._create_hash(customer_id, record)
+            self._create_listed(customer_id, record, entries)
             return Created(StoredCustomer(customer_id, record), replayed=False)
+        # The index entries first, then the hash (see Atomicity).
+        self._add_entries(entries)
         return self._create_once(customer_id, record, entries, idempotency)
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
-        fields = cast(dict[str, str], self._client.hgetall(customer_key(customer_id)))
+        key = customer_key(customer_id)
+        fields = cast(dict[str, str], self._nodes.execute(key, "HGETALL", key))
         if not fields:
             raise CustomerNotFound(customer_id)
         return StoredCustomer(customer_id, fields)
@@ -151,8 +150,8 @@ class CustomerRepository:
         self,
         customer_id: str,
         changes: dict[str, str],
-        removed: Strings,
-        if_match: Strings | None = None,
+        removed: list[str],
+        if_match: list[str] | None = None,
         unchanged: dict[str, str | None] | None = None,
     ) -> StoredCustomer:
         """Set and remove fields of an existing customer, atomically; never create one.
@@ -166,8 +165,7 @@ class CustomerRepository:
         unchanged = unchanged or {}
         if not changes and not removed and if_match is None and not unchanged:
             return self.get(customer_id)
-        moment = self._clock()
-        record = {**changes, "updated_at": timestamp(moment)} if changes or removed else {}
+        record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
         checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
 
         def write(email_condition: str, record: dict[str, str], removed: Strings) -> Strings:
@@ -202,7 +200,7 @@ class CustomerRepository:
         raise_for(reply, customer_id)
         return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
 
-    def delete(self, customer_id: str, if_match: Strings | None = None) -> None:
+    def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
         """Delete the customer, then its index entry."""
         reply = self._writer.run_script(
             self._scripts.delete, keys=[customer_key(customer_id)], args=[condition(if_match)]
@@ -313,13 +311,12 @@ class CustomerRepository:
     def _add_entries(self, entries: Entries, email: str | None = None) -> Strings:
         """Add the entries; with UNIQUE_EMAILS also read (same round trip) whom ``email``'s index names."""
 
-        def add(key: str, member: str) -> Callable[[Any], Any]:
-            return lambda redis: redis.zadd(key, {member: 0})
-
-        commands = [(key, add(key, member)) for key, member in entries]
+        commands: list[tuple[str, tuple[Any, ...]]] = [
+            (key, ("ZADD", key, 0, member)) for key, member in entries
+        ]
         if self._claims is not None and email is not None:
             key = email_key(email)
-            commands.append((key, lambda redis: redis.zrange(key, 0, _HOLDERS_READ - 1)))
+            commands.append((key, ("ZRANGE", key, 0, _HOLDERS_READ - 1)))
             return cast(Strings, self._writer.run_each(commands)[-1])
         self._writer.run_each(commands)
         return []
@@ -331,21 +328,76 @@ class CustomerRepository:
             pipe.zrem(key, member)
         pipe.execute()
 
-    def _create_hash(self, customer_id: str, record: dict[str, str]) -> None:
-        if not self._writer.run_script(
-            self._scripts.create, keys=[customer_key(customer_id)], args=flatten(record)
-        ):
-            # Only a retry of this very write (after a lost reply) finds the key.
+    def _claim_for_create(self, email: str, customer_id: str, token: str, entries: Entries) -> None:
+        """With UNIQUE_EMAILS: claim the email, and refuse it if a customer from before holds it."""
+        self._claim(email, customer_id, token)
+        key = email_key(email)
+        holders = cast(Strings, self._nodes.execute(key, "ZRANGE", key, 0, _HOLDERS_READ - 1))
+        self._refuse_if_held(
+            email,
+            customer_id=customer_id,
+            token=token,
+            holders=holders,
+            entries=entries,
+            old_email=None,
+        )
+
+    def _create_listed(self, customer_id: str, record: dict[str, str], entries: Entries) -> None:
+        """Write the index entries and the hash together, or else one after the other.
+
+        Together: the entry's batch is written to its primary's connection
+        before the hash's, and both before either reply is read, so they cost
+        one round trip. A worker that dies between the two writes has sent
+        only the entry; once both are sent, the kernel delivers both. If
+        either fails (a redirection, a node down, too few replicas), both are
+        written again one at a time, the entry first: each is idempotent, and
+        the hash found there is this very write. Should the entry still fail,
+        the hash this request may have written is deleted before the error
+        is answered. A node that timed out is not asked again: the request
+        fails at once, after deleting the hash if it was written.
+        """
+        key = customer_key(customer_id)
+        adds = [(entry_key, ("ZADD", entry_key, 0, member)) for entry_key, member in entries]
+        try:
+            *_, created = self._writer.run_together(
+                [*adds, (key, script_command(self._scripts.create, [key], flatten(record)))]
+            )
+        except NotTogether as failed:
+            if failed.timeout is not None:
+                # A node that does not answer in time will not answer a retry
+                # sooner: answer now (503), without a hash that has no entry.
+                if None in failed.replies[:-1] and failed.replies[-1] == 1:
+                    self._undo_create(customer_id)
+                raise failed.timeout from failed
+            # The owners had their attempt: now the cluster client's way, which
+            # follows redirections and waits out a failover.
+            try:
+                for entry_key, add in adds:
+                    self._writer.run(entry_key, *add, direct=False)
+            except Exception:
+                if failed.replies[-1] != 0:  # the hash may be this request's
+                    self._undo_create(customer_id)
+                raise
+            created = self._writer.run_script(self._scripts.create, [key], flatten(record), direct=False)
+        if not created:
+            # Only a second run of this very write finds the key.
             stored = self.get(customer_id)
             if stored.fields.get("created_at") != record["created_at"]:
                 raise RuntimeError(f"customer id collision on {customer_id}")
 
+    def _undo_create(self, customer_id: str) -> None:
+        # One attempt: the request is failing already, and its answer must not
+        # wait. A plain DEL: nobody but this request knows the new id yet.
+        key = customer_key(customer_id)
+        try:
+            self._nodes.owner(key).delete(key)
+        except (RedisError, RedisClusterException):
+            log.error(
+                "customer %s may be missing from the listing until `flask customers reindex`", customer_id
+            )
+
     def _create_once(
-        self,
-        customer_id: str,
-        record: dict[str, str],
-        entries: Entries,
-        idempotency: Idempotency,
+        self, customer_id: str, record: dict[str, str], entries: Entries, idempotency: Idempotency
     ) -> Created:
         reply = self._writer.run_script(
             self._scripts.create_idempotent,

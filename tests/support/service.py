@@ -60,18 +60,18 @@ class Service:
         self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout} s:\n{self.log()[-4000:]}")
 
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's pid (its workers are its children)."""
+        assert self._process is not None, "the service is not running"
+        return self._process.pid
+
     def stop(self, timeout: float = 20) -> int | None:
         """SIGTERM (graceful), then SIGKILL after ``timeout``; return the exit code."""
         if self._process is None:
             return None
         process, self._process = self._process, None
         return terminate(process, timeout)
-
-    @property
-    def pid(self) -> int:
-        """The gunicorn master's process id (its workers are its children)."""
-        assert self._process is not None, "not started"
-        return self._process.pid
 
     def log(self) -> str:
         return self._log_path.read_text(errors="replace")

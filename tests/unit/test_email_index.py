@@ -220,7 +220,7 @@ def test_a_claim_left_by_a_crashed_create_is_taken_over_after_the_grace_period(u
     def crash(*args, **kwargs):
         raise ConnectionError("the worker died after claiming")
 
-    monkeypatch.setattr(unique, "_add_entries", crash)
+    monkeypatch.setattr(unique, "_create_listed", crash)
     with pytest.raises(ConnectionError):
         unique.create({"name": "Lost", "email": "ada@example.com"})
     monkeypatch.undo()

@@ -9,12 +9,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MovedError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.customers.model import CustomerNotFound, StoredCustomer
+from app.store import durable
 from app.store.cursors import InvalidCursor
 from app.store.keys import INDEX_KEY
 from app.store.listing import ORPHAN_GRACE_SECONDS
 from app.store.maintenance import CustomerMaintenance
+from app.store.nodes import Nodes
 from app.store.repository import CustomerRepository
 
 
@@ -236,3 +241,56 @@ def test_restore_lists_a_customer_whose_entry_a_concurrent_listing_removed(
     maintenance.restore([restored])
     monkeypatch.undo()
     assert [c.id for c in repository.list(10).customers] == [restored.id]
+
+
+def test_a_create_whose_writes_could_not_go_together_is_made_one_at_a_time(repository, monkeypatch):
+    def refused(batches):
+        raise RedisConnectionError("the owners could not be reached at once")
+
+    monkeypatch.setattr(durable, "send_together", refused)
+    created = repository.create({"name": "Ada"})
+    assert repository.get(created.customer.id).fields == created.customer.fields
+    assert [c.id for c in repository.list(10).customers] == [created.customer.id]
+
+
+def test_a_create_whose_entry_cannot_be_written_takes_back_its_hash(repository, redis_client, monkeypatch):
+    # Sent together, the hash lands and the entry is refused; written again
+    # one at a time, the entry fails again: the request fails, and leaves no
+    # customer the listing cannot find.
+    real = durable.send_together
+
+    def entry_refused(batches):
+        replies = real(batches)
+        replies[0][0] = MovedError("3999 127.0.0.1:1")
+        return replies
+
+    def entry_unreachable(self, key, *command, direct=True):
+        if command[0] == "ZADD":
+            raise RedisConnectionError("no route to the index's primary")
+        return original_execute(self, key, *command, direct=direct)
+
+    original_execute = Nodes.execute
+    first = repository.create({"name": "Grace"}).customer  # and the create script is loaded
+    monkeypatch.setattr(durable, "send_together", entry_refused)
+    monkeypatch.setattr(Nodes, "execute", entry_unreachable)
+    with pytest.raises(RedisConnectionError):
+        repository.create({"name": "Ada"})
+    assert list(redis_client.scan_iter("customer:*")) == [f"customer:{first.id}"]
+
+
+def test_a_create_whose_entry_timed_out_fails_at_once_without_its_hash(repository, redis_client, monkeypatch):
+    real = durable.send_together
+    sent = []
+
+    def entry_timed_out(batches):
+        sent.append(batches)
+        replies = real(batches)
+        replies[0][0] = RedisTimeoutError("Timeout reading from socket")
+        return replies
+
+    first = repository.create({"name": "Grace"}).customer  # and the create script is loaded
+    monkeypatch.setattr(durable, "send_together", entry_timed_out)
+    with pytest.raises(RedisTimeoutError):
+        repository.create({"name": "Ada"})
+    assert len(sent) == 1  # not asked again
+    assert list(redis_client.scan_iter("customer:*")) == [f"customer:{first.id}"]
