@@ -19,12 +19,14 @@ from werkzeug.exceptions import HTTPException
 
 from app import json_codec
 from app.customers.model import (
+    MAX_METADATA_KEYS,
     CustomerNotFound,
     EmailChangeContended,
     EmailTaken,
     IdempotencyKeyReused,
     PreconditionFailed,
     ReadOnlyFieldDiffers,
+    TooManyMetadataKeys,
 )
 from app.customers.schemas import READ_ONLY_DIFFERS, SchemaError
 from app.store.cursors import InvalidCursor
@@ -123,9 +125,7 @@ def to_problem(error: BaseException) -> Problem:
     """Map any exception raised while handling a request to a ``Problem``."""
     if isinstance(error, Problem):
         return error
-    if isinstance(error, ReadOnlyFieldDiffers):
-        # Found by the write, but to the client the same mistake as a bad body.
-        error = SchemaError([{"field": error.field, "message": READ_ONLY_DIFFERS}])
+    error = _found_by_the_write(error)
     if isinstance(error, SchemaError):
         return Problem(
             422,
@@ -170,6 +170,16 @@ def to_problem(error: BaseException) -> Problem:
     else:
         log.exception("unhandled error (request %s)", g.get("request_id"), exc_info=error)
     return Problem(500, "The service failed to handle this request.")
+
+
+def _found_by_the_write(error: BaseException) -> BaseException:
+    """Refusals the write itself finds are, to the client, the same mistake as a bad body."""
+    if isinstance(error, ReadOnlyFieldDiffers):
+        return SchemaError([{"field": error.field, "message": READ_ONLY_DIFFERS}])
+    if isinstance(error, TooManyMetadataKeys):
+        message = f"would have {error.count} keys after this change; at most {MAX_METADATA_KEYS} are allowed"
+        return SchemaError([{"field": "metadata", "message": message}])
+    return error
 
 
 def handle_error(error: BaseException) -> Response:

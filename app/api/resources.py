@@ -76,7 +76,12 @@ class Customer(Resource):
         known = _known_id(customer_id)
         patch = schemas.parse_patch(body, known)
         customer = repository_of(current_app).update(
-            known, patch.changes, patch.removed, _if_match(), patch.unchanged
+            known,
+            patch.changes,
+            patch.removed,
+            _if_match(),
+            patch.unchanged,
+            clear_metadata=patch.clear_metadata,
         )
         if _prefers_representation():
             return _with_etag(customer, 200, {"Preference-Applied": "return=representation"})

@@ -14,11 +14,15 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, WithJsonSchema
 
+from app.customers.model import MAX_METADATA_KEYS
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # JSON's \ud800-style escapes can smuggle lone surrogates, which no UTF-8 store can hold.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PHONE = re.compile(r"[0-9 +\-().]{1,32}")
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_METADATA_VALUE_LENGTH = 500
 
 
 def _text(value: str) -> str:
@@ -43,6 +47,25 @@ def _phone(value: str) -> str:
     # Checked here rather than as a pattern, so the client reads words, not a regular expression.
     if not _PHONE.fullmatch(value):
         raise ValueError("must be 1-32 characters of digits, spaces and + - ( ) .")
+    return value
+
+
+def _metadata_key(value: str) -> str:
+    if not _METADATA_KEY.fullmatch(value):
+        raise ValueError("a metadata key must be 1-40 characters of A-Z a-z 0-9 _ - .")
+    return value
+
+
+def _metadata_value(value: str) -> str:
+    if not 1 <= len(value) <= _METADATA_VALUE_LENGTH:
+        raise ValueError(f"must be a string of 1-{_METADATA_VALUE_LENGTH} characters")
+    return _no_control_characters_but_line_breaks(value)
+
+
+def _at_most_max_keys(value: dict[str, str | None]) -> dict[str, str | None]:
+    # Only the keys set: a patch may remove any number (null values).
+    if sum(v is not None for v in value.values()) > MAX_METADATA_KEYS:
+        raise ValueError(f"must have at most {MAX_METADATA_KEYS} keys")
     return value
 
 
@@ -146,5 +169,44 @@ EchoedTimestamp = Annotated[
     Annotated[str, AfterValidator(_text)] | None,
     WithJsonSchema(
         {"type": ["string", "null"], "format": "date-time", "readOnly": True, "description": _ECHOED}
+    ),
+]
+
+
+# Another system's ids and tags, kept as given: string values under short keys.
+_METADATA_KEY_SCHEMA = {"pattern": f"^{_METADATA_KEY.pattern}$"}
+_METADATA_VALUE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": _METADATA_VALUE_LENGTH,
+    "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+}
+MetadataKey = Annotated[str, AfterValidator(_metadata_key)]
+MetadataValue = Annotated[str, AfterValidator(_metadata_value)]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    AfterValidator(_at_most_max_keys),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": _METADATA_KEY_SCHEMA,
+            "additionalProperties": _METADATA_VALUE_SCHEMA,
+            "description": f"At most {MAX_METADATA_KEYS} string values under keys of 1-40 characters "
+            "of A-Z a-z 0-9 _ - .",
+        }
+    ),
+]
+MetadataPatch = Annotated[
+    dict[MetadataKey, MetadataValue | None],
+    AfterValidator(_at_most_max_keys),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": _METADATA_KEY_SCHEMA,
+            "additionalProperties": {**_METADATA_VALUE_SCHEMA, "type": ["string", "null"]},
+            "description": "Merged key by key: a string sets a key, null removes it; null for the "
+            f"whole object removes every key. At most {MAX_METADATA_KEYS} keys afterwards.",
+        }
     ),
 ]

@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+MAX_METADATA_KEYS = 50
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -106,6 +107,14 @@ class EmailTaken(Exception):
 
 class EmailChangeContended(Exception):
     """Other writes kept changing this customer's email while this one tried to."""
+
+
+class TooManyMetadataKeys(Exception):
+    """A write would leave a customer with more than ``MAX_METADATA_KEYS`` metadata keys."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
 
 
 class IdempotencyKeyReused(Exception):

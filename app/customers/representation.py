@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from app.store.keys import metadata_of
 from app.store.timestamps import display_timestamp
 
 OPTIONAL_FIELDS = ("email", "phone", "address")
@@ -32,6 +33,10 @@ class CustomerView(BaseModel):
     balance: Annotated[Decimal | None, WithJsonSchema({"type": ["number", "null"]})]
     created_at: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
     updated_at: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
+    metadata: Annotated[
+        dict[str, str],
+        WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}}),
+    ] = Field(description="Always present: {} when the customer has none.")
 
 
 def represent(customer_id: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -45,6 +50,7 @@ def represent(customer_id: str, fields: dict[str, str]) -> dict[str, Any]:
         "balance": _stored_balance(fields.get("balance")),
         "created_at": created,
         "updated_at": created if updated == stored_created else display_timestamp(updated),
+        "metadata": metadata_of(fields),
     }
 
 

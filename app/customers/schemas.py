@@ -1,8 +1,9 @@
 """Validation of what clients send: the create and patch bodies, the listing query.
 
 Every model refuses unknown fields, and every error names its field in
-words (``SchemaError.errors``). Validated values become the plain strings
-stored in the customer's hash (``encode``).
+words (``SchemaError.errors``; a metadata entry as ``metadata.<key>``).
+Validated values become the plain strings stored in the customer's hash
+(``encode``), each metadata entry a field of its own (app/store/keys.py).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from app.customers.fields import (
     EchoedTimestamp,
     Email,
     LookupEmail,
+    Metadata,
+    MetadataPatch,
     Moment,
     Name,
     Phone,
 )
 from app.customers.model import Filters, normalize_id
+from app.store.keys import metadata_field
 
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
 READ_ONLY_DIFFERS = "is read-only and differs from the stored value"
@@ -40,6 +44,7 @@ class CustomerCreate(BaseModel):
     phone: Phone | None = None
     address: Address | None = None
     balance: Balance = Field(Decimal(0), json_schema_extra={"default": 0})
+    metadata: Metadata | None = None
 
 
 def _without_defaults(schema: dict[str, Any]) -> None:
@@ -60,6 +65,7 @@ class CustomerPatch(BaseModel):
     phone: Phone | None = None
     address: Address | None = None
     balance: Balance | None = None
+    metadata: MetadataPatch | None = None
     id: EchoedId = None  # type: ignore[assignment]
     created_at: EchoedTimestamp = None
     updated_at: EchoedTimestamp = None
@@ -84,8 +90,9 @@ class Patch:
     """A validated merge patch."""
 
     changes: dict[str, str]  # the fields to set, as stored
-    removed: list[str]
+    removed: list[str]  # the fields to remove, as stored
     unchanged: dict[str, str | None]  # the timestamps sent, as shown: they must still be stored
+    clear_metadata: bool = False  # ``"metadata": null``: remove every metadata entry
 
 
 def parse_patch(body: Any, customer_id: str) -> Patch:
@@ -101,16 +108,24 @@ def parse_patch(body: Any, customer_id: str) -> Patch:
     if normalize_id(given.pop("id", customer_id)) != customer_id:
         raise SchemaError([{"field": "id", "message": READ_ONLY_DIFFERS}])
     unchanged = {name: given.pop(name) for name in ("created_at", "updated_at") if name in given}
+    clear_metadata = "metadata" in given and given["metadata"] is None
+    # Merged key by key: each entry is a field to set or, for null, to remove.
+    entries = given.pop("metadata", None) or {}
+    given.update({metadata_field(key): value for key, value in entries.items()})
     removed = sorted(name for name, value in given.items() if value is None)
-    return Patch(encode({k: v for k, v in given.items() if v is not None}), removed, unchanged)
+    changes = encode({k: v for k, v in given.items() if v is not None})
+    return Patch(changes, removed, unchanged, clear_metadata)
 
 
 def encode(values: dict[str, Any]) -> dict[str, str]:
-    """Turn validated values into the strings stored in the hash."""
-    return {
+    """Turn validated values into the strings stored in the hash, metadata one field per key."""
+    stored = {
         name: format_decimal(value) if isinstance(value, Decimal) else str(value)
         for name, value in values.items()
+        if name != "metadata"
     }
+    stored.update({metadata_field(key): value for key, value in values.get("metadata", {}).items()})
+    return stored
 
 
 def format_decimal(value: Decimal) -> str:
@@ -129,7 +144,8 @@ def _validate(model: type[BaseModel], body: Any) -> Any:
 
 
 def _describe(error: Any) -> dict[str, str]:
-    field = ".".join(str(part) for part in error["loc"])
+    # A bad metadata key is located at ("metadata", <key>, "[key]"): named as metadata.<key>.
+    field = ".".join(str(part) for part in error["loc"] if part != "[key]")
     if error["type"] == "extra_forbidden":
         message = "is read-only" if field in READ_ONLY_FIELDS else "is not a known field"
     elif error["type"] == "missing":

@@ -45,9 +45,14 @@ class InstrumentedRepository:
         removed: list[str],
         if_match: list[str] | None = None,
         unchanged: dict[str, str | None] | None = None,
+        *,
+        clear_metadata: bool = False,
     ) -> StoredCustomer:
         return self._timed(
-            "update", lambda: self._inner.update(customer_id, changes, removed, if_match, unchanged)
+            "update",
+            lambda: self._inner.update(
+                customer_id, changes, removed, if_match, unchanged, clear_metadata=clear_metadata
+            ),
         )
 
     def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:

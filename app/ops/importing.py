@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app import json_codec
 from app.customers import schemas
 from app.customers.model import StoredCustomer, normalize_id
 from app.ops.transfer import BadRecord
@@ -160,6 +161,11 @@ def _fields(number: int, record: dict[str, Any]) -> dict[str, str] | BadRecord:
             record["balance"] = Decimal(record["balance"])
         except InvalidOperation:
             return BadRecord(number, "balance: must be a number")
+    if isinstance(record.get("metadata"), str):  # in CSV, the object as JSON text
+        try:
+            record["metadata"] = json_codec.loads(record["metadata"].encode())
+        except json_codec.MalformedJSON:
+            return BadRecord(number, 'metadata: must be a JSON object, such as {"crm_id":"42"}')
     try:
         return schemas.parse_create(record)
     except schemas.SchemaError as error:

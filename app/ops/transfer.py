@@ -1,7 +1,8 @@
 """Customers in and out of the service as files: NDJSON out, NDJSON or CSV in.
 
 An exported line is the API's JSON representation of one customer. An
-imported record is one NDJSON object or one CSV row under a header row;
+imported record is one NDJSON object or one CSV row under a header row (a
+CSV ``metadata`` cell holds the JSON object as text, ``{"crm_id":"42"}``);
 ``app/importing.py`` turns records into customers. The fields a record may
 name are the representation's: any other is refused or, if the operator
 says so, ignored, and named once for the whole file rather than per record.
@@ -23,7 +24,7 @@ from app import json_codec
 from app.customers.representation import represent
 from app.store.maintenance import CustomerMaintenance
 
-FIELDS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at")
+FIELDS = ("id", "name", "email", "phone", "address", "balance", "created_at", "updated_at", "metadata")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from app.store.keys import (
     id_of_member,
     index_member,
     is_email_member,
+    is_metadata_field,
     member_for,
     new_hash,
     new_token,
@@ -71,31 +72,34 @@ class CustomerMaintenance:
 
         Re-running with the same customers leaves the same data, but for a new
         ``email_token``: the index entries are added first, then each hash
-        gets the given fields and loses the service's fields that are not
-        given, then the email entry an existing hash had is removed (that
-        exact member, as an email change does). Every step is single-key, so
-        a reader sees the old or the new customer, never a missing one. The
-        entries are added again after the hashes: a listing that runs in
-        between takes an entry with an old created_at and no hash yet for an
-        orphan, and removes it.
+        gets the given fields and loses the service's fields and metadata
+        entries that are not given (read with HGETALL one pipeline before: a
+        metadata key that an API write adds in between is kept), then the
+        email entry the hash had before is removed (that exact member, as an
+        email change does). Every step is single-key, so a reader sees the old
+        or the new customer, never a missing one. The entries are added again
+        after the hashes: a listing that runs in between takes an entry with
+        an old created_at and no hash yet for an orphan, and removes it.
         """
         customers = [self._with_token(customer) for customer in customers]
-        pipe = self._client.pipeline(transaction=False)
-        for customer in customers:
-            pipe.hmget(customer_key(customer.id), ["created_at", "email", EMAIL_TOKEN])
-        before = pipe.execute()
         self._index(customers)
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
+            pipe.hgetall(customer_key(customer.id))
+        stored = pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for customer, fields in zip(customers, stored, strict=True):
             pipe.hset(customer_key(customer.id), items=flatten(customer.fields))
-            absent = [name for name in (*SERVICE_FIELDS, EMAIL_TOKEN) if name not in customer.fields]
+            ours = [*SERVICE_FIELDS, EMAIL_TOKEN, *(name for name in fields if is_metadata_field(name))]
+            absent = [name for name in ours if name not in customer.fields]
             if absent:
                 pipe.hdel(customer_key(customer.id), *absent)
         pipe.execute()
         self._index(customers)
         pipe = self._client.pipeline(transaction=False)
-        for customer, (created, email, token) in zip(customers, before, strict=True):
-            member = member_for(created or "", customer.id)
+        for customer, fields in zip(customers, stored, strict=True):
+            member = member_for(fields.get("created_at", ""), customer.id)
+            email, token = fields.get("email"), fields.get(EMAIL_TOKEN)
             if email and token and member is not None:
                 pipe.zrem(email_key(email), email_member(member, token))
         pipe.execute()

@@ -40,6 +40,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from app.customers.model import (
+    MAX_METADATA_KEYS,
     Created,
     CustomerNotFound,
     EmailChangeContended,
@@ -56,6 +57,7 @@ from app.store.email_claims import EmailClaims
 from app.store.keys import (
     EMAIL_TOKEN,
     INDEX_KEY,
+    METADATA_PREFIX,
     customer_key,
     email_key,
     email_lookup,
@@ -153,6 +155,8 @@ class CustomerRepository:
         removed: list[str],
         if_match: list[str] | None = None,
         unchanged: dict[str, str | None] | None = None,
+        *,
+        clear_metadata: bool = False,
     ) -> StoredCustomer:
         """Set and remove fields of an existing customer, atomically; never create one.
 
@@ -161,11 +165,15 @@ class CustomerRepository:
         ``unchanged`` maps timestamps to the value the API showed for them
         (None: no timestamp); the write happens only if each is still stored,
         else ``ReadOnlyFieldDiffers`` names the first that is not.
+        ``clear_metadata`` removes every metadata entry first. A write that
+        would leave more than ``MAX_METADATA_KEYS`` entries writes nothing and
+        raises ``TooManyMetadataKeys``: the script counts them, atomically.
         """
         unchanged = unchanged or {}
-        if not changes and not removed and if_match is None and not unchanged:
+        if not changes and not removed and if_match is None and not unchanged and not clear_metadata:
             return self.get(customer_id)
-        record = {**changes, "updated_at": timestamp(self._clock())} if changes or removed else {}
+        changed = changes or removed or clear_metadata
+        record = {**changes, "updated_at": timestamp(self._clock())} if changed else {}
         checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
 
         def write(email_condition: str, record: dict[str, str], removed: Strings) -> Strings:
@@ -174,6 +182,9 @@ class CustomerRepository:
                 keys=[customer_key(customer_id)],
                 args=[
                     condition(if_match),
+                    METADATA_PREFIX,
+                    int(clear_metadata),
+                    MAX_METADATA_KEYS,
                     email_condition,
                     len(unchanged),
                     *checks,

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.customers.model import CustomerNotFound, PreconditionFailed, ReadOnlyFieldDiffers
+from app.customers.model import (
+    CustomerNotFound,
+    PreconditionFailed,
+    ReadOnlyFieldDiffers,
+    TooManyMetadataKeys,
+)
 from app.store.client import Client
 
 _LUA = Path(__file__).with_name("lua")
@@ -47,6 +52,8 @@ def raise_for(reply: list[str], customer_id: str) -> None:
         raise PreconditionFailed(reply[1])
     if reply[0] == "readonly":
         raise ReadOnlyFieldDiffers(reply[1])
+    if reply[0] == "toomany":
+        raise TooManyMetadataKeys(int(reply[1]))
 
 
 def flatten(record: dict[str, str]) -> list[str]:

@@ -57,6 +57,7 @@ def customer_lines(count: int, seed: int = 1) -> list[str]:
                 "address": f"{i} Main St\nSpringfield" if i % 5 else None,
                 "balance": Decimal(rng.randint(-(10**8), 10**8)) / 100,
                 "created_at": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i % 10**6:06d}Z",
+                "metadata": {"crm_id": f"crm-{i}", "note": f'"{i}", ünï\n'} if i % 4 else {},
             }
         ).decode()
         + "\n"
@@ -146,9 +147,12 @@ def test_import_is_idempotent_by_id_and_reads_csv(standalone, tmp_path):
     rows = [json_codec.loads(line.encode()) for line in customer_lines(50, seed=7)]
     path = tmp_path / "customers.csv"
     with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, ["id", "name", "email", "phone", "address", "balance", "created_at"])
+        columns = ["id", "name", "email", "phone", "address", "balance", "created_at", "metadata"]
+        writer = csv.DictWriter(out, columns)
         writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        for row in rows:  # a metadata cell is the object as JSON text
+            row["metadata"] = json_codec.dumps(row["metadata"]).decode()
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
     env = standalone_env(standalone)
     assert flask(env, "import", str(path)).returncode == 0
     first = every_hash(client)
@@ -165,6 +169,8 @@ def test_import_is_idempotent_by_id_and_reads_csv(standalone, tmp_path):
     assert sum(client.zcard(key) for key in emails) == sum("email" in h for h in second.values()), (
         "no stale entry"
     )
+    assert client.hget(f"customer:{rows[5]['id']}", "metadata.note") == '"5", ünï\n'
+    assert not [f for f in client.hgetall(f"customer:{rows[4]['id']}") if f.startswith("metadata.")]
     some = rows[4]
     assert (
         client.hget(f"customer:{some['id']}", "balance") == str(some["balance"]).rstrip("0").rstrip(".")

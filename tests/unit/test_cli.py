@@ -46,6 +46,7 @@ def test_import_stores_each_record_under_its_id_and_lists_it(app, client, redis_
             "balance": 10.25 * i,
             "created_at": f"2026-01-01T00:00:0{i}.000123Z",
             "updated_at": f"2026-01-02T00:00:0{i}.000456Z",
+            "metadata": {"crm_id": f"crm-{i}", "tier": "gold"} if i else {},
         }
         for i in range(3)
     ]
