@@ -105,6 +105,13 @@ class Settings:
     db_wait_timeout_ms: int = declare(
         "DB_WAIT_TIMEOUT_MS", kinds.integer(1, 60_000), "how long a write waits for them before a 503", 500
     )
+    unique_emails: bool = declare(
+        "UNIQUE_EMAILS",
+        kinds.boolean(),
+        "`true`: an email (any case) belongs to one customer at most; others get 409 "
+        "(first run `flask customers duplicates`)",
+        False,
+    )
     require_if_match: bool = declare(
         "REQUIRE_IF_MATCH", kinds.boolean(), "`true`: writes without `If-Match` are refused with 428", False
     )

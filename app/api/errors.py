@@ -21,6 +21,8 @@ from app import json_codec
 from app.customers.model import (
     MAX_METADATA_KEYS,
     CustomerNotFound,
+    EmailChangeContended,
+    EmailTaken,
     EventsExpired,
     IdempotencyKeyReused,
     PreconditionFailed,
@@ -50,12 +52,22 @@ _UNAVAILABLE = (
 # Exceptions that always stand for the same problem: (status, detail, kind).
 _FIXED: dict[type[Exception], tuple[int, str, str]] = {
     CustomerNotFound: (404, "No customer has this id.", "customer-not-found"),
-    InvalidCursor: (400, "The cursor is not one this service handed out.", "invalid-cursor"),
+    InvalidCursor: (
+        400,
+        "The cursor is not one this service handed out for this query (same filters and order).",
+        "invalid-cursor",
+    ),
     EventsExpired: (
         410,
         "Events after this cursor are past the retention period and gone: resynchronise "
         "from GET /customers, then follow GET /events from the start (without a cursor).",
         "events-expired",
+    ),
+    EmailTaken: (409, "Another customer has this email (emails are unique here).", "email-taken"),
+    EmailChangeContended: (
+        409,
+        "Other writes kept changing this customer's email; retry.",
+        "email-contended",
     ),
 }
 

@@ -11,7 +11,7 @@ from pydantic.json_schema import JsonSchemaMode
 from app.api.errors import PROBLEM_SCHEMA
 from app.customers.events import EventView
 from app.customers.representation import CustomerView
-from app.customers.schemas import CustomerCreate, CustomerPatch, ListQuery
+from app.customers.schemas import FILTER_PARAMETERS, CustomerCreate, CustomerPatch, ListQuery
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -78,9 +78,24 @@ def _update(summary: str, body: dict[str, Any]) -> dict[str, Any]:
         "responses": {
             "204": {"description": "Updated.", "headers": _ETAG},
             **_customer("200", "Updated, with Prefer: return=representation."),
-            **_errors(400, 401, 404, 412, 413, 415, 422, 428, 503),
+            **_errors(400, 401, 404, 409, 412, 413, 415, 422, 428, 503),
         },
     }
+
+
+def _query_parameters(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """email, order and the created[...] bounds, as ListQuery declares them."""
+    parameters = []
+    for name in FILTER_PARAMETERS:
+        schema = dict(query[name])
+        description = schema.pop("description", None)
+        schema.pop("default", None)
+        schema.pop("title", None)
+        if "anyOf" in schema:  # Optional[...]: a query parameter is simply left out
+            schema = next(s for s in schema.pop("anyOf") if s.get("type") != "null")
+        parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+        parameters.append({**parameter, "description": description} if description else parameter)
+    return parameters
 
 
 @cache
@@ -95,7 +110,7 @@ def document() -> dict[str, Any]:
     ]
     for model, mode in models:
         schemas[model.__name__] = model.model_json_schema(mode=mode, ref_template=_REF)
-    query = ListQuery.model_json_schema()["properties"]
+    query = ListQuery.model_json_schema(by_alias=True)["properties"]
     create_body = {"required": True, "content": {"application/json": _schema("CustomerCreate")}}
     return {
         "openapi": "3.1.0",
@@ -124,16 +139,18 @@ def document() -> dict[str, Any]:
         "paths": {
             "/customers": {
                 "get": {
-                    "summary": "List customers, oldest first",
+                    "summary": "List customers (all, or by email and creation time), oldest or newest first",
                     "parameters": [
                         {"name": "limit", "in": "query", "required": False, "schema": query["limit"]},
                         {
                             "name": "cursor",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
-                            "description": "Opaque: from the previous page's Link header.",
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,300}$"},
+                            "description": "Opaque: from the previous page's Link header; "
+                            "valid only with the same email, order and created filters.",
                         },
+                        *_query_parameters(query),
                     ],
                     "responses": {
                         "200": {
@@ -173,7 +190,7 @@ def document() -> dict[str, Any]:
                             "Created (or, for a retried Idempotency-Key, created before).",
                             Location={"schema": {"type": "string"}},
                         ),
-                        **_errors(400, 401, 413, 415, 422, 503),
+                        **_errors(400, 401, 409, 413, 415, 422, 503),
                     },
                 },
             },

@@ -26,15 +26,19 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 class CustomerList(Resource):
     def get(self) -> Any:
-        """List customers, oldest first, one page at a time."""
+        """List customers (all, or by email and creation time), oldest or newest first, a page at a time."""
+        args = request.args.to_dict()
         try:
-            query = schemas.parse_list_query(request.args.to_dict())
+            query = schemas.parse_list_query(args)
         except schemas.SchemaError as exc:
             raise Problem(400, "Invalid query parameters.", kind="invalid-query", errors=exc.errors) from None
-        page = repository_of(current_app).list(query.limit, query.cursor)
+        page = repository_of(current_app).list(query.limit, query.cursor, query.filters)
         headers = {}
         if page.next_cursor:
-            next_url = url_for("customers", limit=query.limit, cursor=page.next_cursor)
+            # The same query, continued: the cursor is valid only with it.
+            given = {name: value for name, value in args.items() if name in schemas.FILTER_PARAMETERS}
+            continued: dict[str, Any] = {**given, "limit": query.limit, "cursor": page.next_cursor}
+            next_url = url_for("customers", **continued)
             headers["Link"] = f'<{next_url}>; rel="next"'
         return _json([represent(c.id, c.fields) for c in page.customers], 200, headers)
 

@@ -7,6 +7,8 @@ in the JSON Schema of the OpenAPI document.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -102,6 +104,51 @@ Balance = Annotated[
             "description": "Exact decimal with at most 2 fractional digits.",
         }
     ),
+]
+
+
+def _trimmed(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+# The address of a lookup: trimmed, then validated and normalised like a stored email.
+LookupEmail = Annotated[Email, BeforeValidator(_trimmed)]
+
+_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A moment given in a query: the whole microseconds at or before it, and at or after it."""
+
+    floor: int
+    ceiling: int
+
+
+def _instant(value: Any) -> Instant:
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"must be {_MOMENT}")
+    date, clock, fraction, offset = match.groups()
+    try:
+        moment = datetime.fromisoformat(f"{date}T{clock}{'+00:00' if offset in 'Zz' else offset}")
+    except ValueError:
+        raise ValueError(f"must be {_MOMENT} (this date or time does not exist)") from None
+    fraction = fraction or ""
+    micros = (moment - _EPOCH) // timedelta(microseconds=1) + int(fraction[:6].ljust(6, "0"))
+    beyond = fraction[6:].strip("0") != ""  # nanoseconds and finer: between two microseconds
+    return Instant(micros, micros + 1 if beyond else micros)
+
+
+_MOMENT = "an RFC 3339 timestamp (Z or an offset, fractional seconds allowed)"
+Moment = Annotated[
+    Instant,
+    BeforeValidator(_instant),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
 

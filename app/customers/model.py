@@ -47,6 +47,35 @@ class Idempotency:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """What a listing asks for besides its page: an email, an order, a creation-time range.
+
+    ``email`` is the address as given (compared trimmed and lowercased);
+    ``created_from`` and ``created_to`` are inclusive bounds in microseconds
+    since 1970 (None: open).
+    """
+
+    email: str | None = None
+    descending: bool = False
+    created_from: int | None = None
+    created_to: int | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        """The listing as it always was: every customer, oldest first."""
+        return self == Filters()
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the range excludes everything."""
+        return (
+            self.created_from is not None
+            and self.created_to is not None
+            and self.created_from > self.created_to
+        )
+
+
+@dataclass(frozen=True)
 class Page:
     customers: list[StoredCustomer]
     next_cursor: str | None
@@ -70,6 +99,14 @@ class ReadOnlyFieldDiffers(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(field)
         self.field = field
+
+
+class EmailTaken(Exception):
+    """With UNIQUE_EMAILS: another existing customer has this email."""
+
+
+class EmailChangeContended(Exception):
+    """Other writes kept changing this customer's email while this one tried to."""
 
 
 class TooManyMetadataKeys(Exception):

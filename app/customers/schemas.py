@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,12 +20,14 @@ from app.customers.fields import (
     EchoedId,
     EchoedTimestamp,
     Email,
+    LookupEmail,
     Metadata,
     MetadataPatch,
+    Moment,
     Name,
     Phone,
 )
-from app.customers.model import normalize_id
+from app.customers.model import Filters, normalize_id
 from app.store.keys import metadata_field
 
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
@@ -153,13 +155,39 @@ def _describe(error: Any) -> dict[str, str]:
     return {"field": field, "message": message}
 
 
+FILTER_PARAMETERS = ("email", "order", "created[gte]", "created[gt]", "created[lte]", "created[lt]")
+_MOMENT = "an RFC 3339 timestamp, e.g. 2026-12-01T09:30:00Z or 2026-12-01T10:30:00.5+01:00"
+
+
 class ListQuery(BaseModel):
     """The query string of ``GET /customers``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     limit: int = Field(100, ge=1, le=1000)
-    cursor: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,200}$")
+    cursor: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,300}$")
+    email: LookupEmail | None = Field(None, description="Only customers with this email (any case).")
+    order: Literal["asc", "desc"] = Field("asc", description="`asc`: oldest first; `desc`: newest first.")
+    created_gte: Moment | None = Field(
+        None, alias="created[gte]", description=f"Created at or after: {_MOMENT}."
+    )
+    created_gt: Moment | None = Field(None, alias="created[gt]", description=f"Created after: {_MOMENT}.")
+    created_lte: Moment | None = Field(
+        None, alias="created[lte]", description=f"Created at or before: {_MOMENT}."
+    )
+    created_lt: Moment | None = Field(None, alias="created[lt]", description=f"Created before: {_MOMENT}.")
+
+    @property
+    def filters(self) -> Filters:
+        """The filters and order, with the time bounds as inclusive microseconds."""
+        lows = [m.ceiling for m in (self.created_gte,) if m] + [m.floor + 1 for m in (self.created_gt,) if m]
+        highs = [m.floor for m in (self.created_lte,) if m] + [m.ceiling - 1 for m in (self.created_lt,) if m]
+        return Filters(
+            email=self.email,
+            descending=self.order == "desc",
+            created_from=max(lows) if lows else None,
+            created_to=min(highs) if highs else None,
+        )
 
 
 def parse_list_query(args: dict[str, str]) -> ListQuery:
@@ -167,4 +195,11 @@ def parse_list_query(args: dict[str, str]) -> ListQuery:
     try:
         return ListQuery.model_validate(args)
     except ValidationError as exc:
-        raise SchemaError([_describe(error) for error in exc.errors()]) from None
+        raise SchemaError([_describe_query(error) for error in exc.errors()]) from None
+
+
+def _describe_query(error: Any) -> dict[str, str]:
+    described = _describe(error)
+    if error["type"] == "literal_error":
+        described["message"] = "must be asc or desc"
+    return described

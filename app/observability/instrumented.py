@@ -14,7 +14,15 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from app.customers.model import Created, EventPage, Idempotency, Page, PreconditionFailed, StoredCustomer
+from app.customers.model import (
+    Created,
+    EventPage,
+    Filters,
+    Idempotency,
+    Page,
+    PreconditionFailed,
+    StoredCustomer,
+)
 from app.observability.metrics import Metrics
 from app.store.durable import WriteNotDurable
 from app.store.repository import CustomerRepository
@@ -58,8 +66,8 @@ class InstrumentedRepository:
     def delete(self, customer_id: str, if_match: list[str] | None = None) -> None:
         self._timed("delete", lambda: self._inner.delete(customer_id, if_match))
 
-    def list(self, limit: int, cursor: str | None = None) -> Page:
-        return self._timed("list", lambda: self._inner.list(limit, cursor))
+    def list(self, limit: int, cursor: str | None = None, filters: Filters | None = None) -> Page:
+        return self._timed("list", lambda: self._inner.list(limit, cursor, filters))
 
     def events(self, limit: int, cursor: str | None = None) -> EventPage:
         return self._timed("events", lambda: self._inner.events(limit, cursor))

@@ -15,6 +15,7 @@ COMMANDS = (
     "hset",
     "hdel",
     "hget",
+    "hmget",
     "hsetnx",
     "exists",
     "del",

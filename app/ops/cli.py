@@ -62,11 +62,23 @@ class Progress:
 
 @customers.command("reindex")
 def reindex() -> None:
-    """Rebuild the listing index from every customer:* hash (safe to re-run)."""
+    """Rebuild the listing and email indexes from every customer:* hash (safe to re-run)."""
     progress = Progress("indexed")
     for count in _maintenance().reindex():
         progress.update(count)
     click.echo(progress.done(), err=True)
+
+
+@customers.command("duplicates")
+def duplicates() -> None:
+    """List emails that several customers share (run before UNIQUE_EMAILS=true); exit 1 if any."""
+    found = 0
+    for address, ids in _maintenance().duplicate_emails():
+        found += 1
+        click.echo(f"{address}\t{' '.join(ids)}")
+    click.echo(f"{found:,} emails shared by more than one customer", err=True)
+    if found:
+        sys.exit(1)
 
 
 @customers.command("export")

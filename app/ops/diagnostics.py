@@ -101,6 +101,7 @@ def _probes(client: Client, scratch: str) -> dict[str, Callable[[], Any]]:
     probes: dict[str, Callable[[], Any]] = {
         "hset": lambda: client.hset(hashed, "probe", "1"),
         "hget": lambda: client.hget(hashed, "probe"),
+        "hmget": lambda: client.hmget(hashed, ["probe"]),
         "hgetall": lambda: client.hgetall(hashed),
         "hsetnx": lambda: client.hsetnx(hashed, "probe", "2"),
         "hdel": lambda: client.hdel(hashed, "probe"),

@@ -114,6 +114,15 @@ class DurableWriter:
             raise NotTogether("; ".join(failures), replies, timeout)
         return replies
 
+    def run_each(self, commands: list[tuple[str, Command]]) -> list[Any]:
+        """Send one command per (key, command) at once (``run_together``), else one at a time."""
+        try:
+            return self.run_together(commands)
+        except NotTogether as failed:
+            if failed.timeout is not None:
+                raise failed.timeout from failed
+            return [self.run(key, *command, direct=False) for key, command in commands]
+
     def _run(self, key: str, queue: Callable[[Pipeline], Any]) -> Any:
         asking: redis.Redis | None = None
         for attempt in range(1, _ATTEMPTS + 1):

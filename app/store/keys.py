@@ -8,7 +8,8 @@ Keys
 ``customer:<id>``
     One hash per customer, every value a plain string: ``name``, ``email``,
     ``phone``, ``address``, ``balance``, ``created_at``, ``updated_at``
-    (``SERVICE_FIELDS``). ``<id>`` is a lowercase UUID. Hashes written by the
+    (``SERVICE_FIELDS``), and ``email_token`` while it has an email (the
+    email index entry that names it, see below). ``<id>`` is a lowercase UUID. Hashes written by the
     original sample (the first five fields only) are read as they are. The
     two timestamps are stored as microseconds since 1970 in decimal
     (``1764318000123456``, see timestamps.py), which a small hash keeps as a
@@ -36,6 +37,23 @@ Keys
     order, and a page is ``ZRANGE customers:index (<last member> + BYLEX
     LIMIT 0 n``: O(log N + n), whatever the number of customers, on one key,
     so it works the same on a cluster as on one server.
+``customers:email:<address>``
+    The email index: one sorted set per address, named by the address
+    trimmed and lowercased whole (``email_lookup``), every score 0. Each
+    member is ``<created_at, 16 digits><id without dashes><token>`` (64
+    bytes, so a small set stays a listpack), so the same BYLEX paging, order
+    and creation-time bounds work as on ``customers:index``. ``<token>``
+    (``<write time in seconds, 10 digits><6 random hex digits>``)
+    is unique per write that gave the customer this email, and the hash
+    keeps it as ``email_token``: an entry counts only while its hash holds
+    its token and its address, and a writer removes only the one member it
+    knows is stale (see docs/consistency.md for why that makes races safe).
+``customers:email-claim:<address>``
+    With ``UNIQUE_EMAILS=true``: a string ``<id>:<email_token>`` naming the
+    one customer that may have this address (lowercased whole). A write
+    claims it (lua/claim.lua) before it indexes the email; a delete frees it
+    (lua/release.lua). A claim whose holder no longer has the address is
+    stale and may be taken over (see email_claims.py).
 ``customers:outbox:{<tag>}``
     One stream per cluster slot (``<tag>`` hashes to that slot, see
     slot_tags.py): the events of the customers of that slot, written by the
@@ -64,12 +82,16 @@ Keys
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 
 from app.store.slot_tags import SLOTS, tag_for, tag_of_slot
 from app.store.timestamps import micros_since_epoch, parse_timestamp, stored_micros, timestamp
 
 INDEX_KEY = "customers:index"
+EMAIL_PREFIX = "customers:email:"
+CLAIM_PREFIX = "customers:email-claim:"
+EMAIL_TOKEN = "email_token"  # noqa: S105 (a field name, not a secret)
 SCRATCH_PREFIX = "customers:check:"
 CUSTOMER_PREFIX = "customer:"
 FEED_KEY = "customers:events"
@@ -78,7 +100,10 @@ SWEEP_LEASE_KEY = "customers:events:sweep:{customers:events}"
 OUTBOX_PREFIX = "customers:outbox:"
 METADATA_PREFIX = "metadata."
 SERVICE_FIELDS = ("name", "email", "phone", "address", "balance", "created_at", "updated_at")
-_MEMBER = re.compile(r"^[0-9]{16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_MEMBER = re.compile(rf"^[0-9]{{16}}:{_ID}$")
+_EMAIL_MEMBER = re.compile(r"^[0-9]{16}[0-9a-f]{32}[0-9]{10}[0-9a-f]{6}$")
+_LARGEST_MICROS = 10**16 - 1
 
 
 def customer_key(customer_id: str) -> str:
@@ -136,7 +161,11 @@ def is_member(text: str) -> bool:
 
 
 def id_of_member(member: str) -> str:
-    return member.split(":", 1)[1]
+    """The id in a listing or an email index member."""
+    if member[16:17] == ":":
+        return member.split(":", 2)[1]
+    hexid = member[16:48]
+    return f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}"
 
 
 def _member(micros: int, customer_id: str) -> str:
@@ -147,3 +176,67 @@ def new_hash(fields: dict[str, str], moment: datetime) -> dict[str, str]:
     """The hash of a customer created at ``moment``: its fields and both timestamps."""
     stamp = timestamp(moment)
     return {**fields, "created_at": stamp, "updated_at": stamp}
+
+
+def email_lookup(email: str) -> str:
+    """The form addresses are compared in: trimmed, lowercased whole."""
+    return email.strip().lower()
+
+
+def email_key(email: str) -> str:
+    """The email index of the customers whose email is ``email`` (in any case)."""
+    return f"{EMAIL_PREFIX}{email_lookup(email)}"
+
+
+def claim_key(email: str) -> str:
+    """The claim on ``email`` (in any case), with UNIQUE_EMAILS."""
+    return f"{CLAIM_PREFIX}{email_lookup(email)}"
+
+
+def claim_value(customer_id: str, token: str) -> str:
+    return f"{customer_id}:{token}"
+
+
+def split_claim(value: str) -> tuple[str, str]:
+    """(id, token) of a claim's value."""
+    customer_id, _, token = value.rpartition(":")
+    return customer_id, token
+
+
+def new_token(moment: datetime) -> str:
+    """A fresh ``email_token``: the write's time in seconds (10 digits), then 24 random bits."""
+    return f"{micros_since_epoch(moment) // 1_000_000:010d}{secrets.token_hex(3)}"
+
+
+def email_member(listing_member: str, token: str) -> str:
+    """``<created_at, 16 digits><id, 32 hex digits><token>``: 64 bytes, the listing member's order.
+
+    At most 64 bytes, so that a small set stays a listpack
+    (``zset-max-listpack-value``): a 76-byte member made each one-customer
+    set a skiplist of 1,032 B instead of 152 B.
+    """
+    created, customer_id = listing_member.split(":", 1)
+    return f"{created}{customer_id.replace('-', '')}{token}"
+
+
+def is_email_member(text: str) -> bool:
+    """Whether ``text`` has the form of an email index member."""
+    return _EMAIL_MEMBER.match(text) is not None
+
+
+def split_email_member(member: str) -> tuple[str, str]:
+    """(listing member, token) of an email index member."""
+    return f"{member[:16]}:{id_of_member(member)}", member[48:]
+
+
+def token_micros(token: str) -> int:
+    """When (to the second) the write that made ``token`` ran, in microseconds since 1970."""
+    return int(token[:10]) * 1_000_000
+
+
+def lex_bounds(created_from: int | None, created_to: int | None) -> tuple[str, str]:
+    """BYLEX bounds (min, max) of members created in [from, to] microseconds (None: open)."""
+    low = "-" if created_from is None else f"[{max(created_from, 0):016d}"
+    if created_to is None or created_to >= _LARGEST_MICROS:
+        return low, "+"
+    return low, f"({max(created_to + 1, 0):016d}"

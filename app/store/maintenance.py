@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
@@ -19,17 +19,28 @@ from app.customers.model import StoredCustomer, normalize_id
 from app.store.client import Client
 from app.store.keys import (
     CUSTOMER_PREFIX,
+    EMAIL_PREFIX,
+    EMAIL_TOKEN,
     INDEX_KEY,
     SERVICE_FIELDS,
     customer_key,
+    email_key,
+    email_lookup,
+    email_member,
+    id_of_member,
     index_member,
+    is_email_member,
     is_metadata_field,
     member_for,
     new_hash,
+    new_token,
+    split_email_member,
 )
 from app.store.repository import change_keys
 from app.store.scripts import Scripts, flatten
 from app.store.timestamps import timestamp
+
+_DUPLICATES_READ = 1000  # customers read per address: enough to name a duplicate
 
 
 class CustomerMaintenance:
@@ -67,16 +78,18 @@ class CustomerMaintenance:
     def restore(self, customers: list[StoredCustomer]) -> None:
         """Write customers exactly as given (ids and timestamps too), one pipeline per batch.
 
-        Re-running with the same customers leaves the same data: the index
-        entry is added first, then each hash gets the given fields and loses
-        the service's fields and metadata entries that are not given (read
-        with HGETALL one pipeline before: a metadata key that an API write adds
-        in between is kept). Every step is single-key, so
-        a reader sees the old or the new customer, never a missing one. The
-        entries are added again after the hashes: a listing that runs in
-        between takes an entry with an old created_at and no hash yet for an
-        orphan, and removes it.
+        Re-running with the same customers leaves the same data, but for a new
+        ``email_token``: the index entries are added first, then each hash
+        gets the given fields and loses the service's fields and metadata
+        entries that are not given (read with HGETALL one pipeline before: a
+        metadata key that an API write adds in between is kept), then the
+        email entry the hash had before is removed (that exact member, as an
+        email change does). Every step is single-key, so a reader sees the old
+        or the new customer, never a missing one. The entries are added again
+        after the hashes: a listing that runs in between takes an entry with
+        an old created_at and no hash yet for an orphan, and removes it.
         """
+        customers = [self._with_token(customer) for customer in customers]
         self._index(customers)
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
@@ -85,12 +98,19 @@ class CustomerMaintenance:
         pipe = self._client.pipeline(transaction=False)
         for customer, fields in zip(customers, stored, strict=True):
             pipe.hset(customer_key(customer.id), items=flatten(customer.fields))
-            ours = [*SERVICE_FIELDS, *(name for name in fields if is_metadata_field(name))]
+            ours = [*SERVICE_FIELDS, EMAIL_TOKEN, *(name for name in fields if is_metadata_field(name))]
             absent = [name for name in ours if name not in customer.fields]
             if absent:
                 pipe.hdel(customer_key(customer.id), *absent)
         pipe.execute()
         self._index(customers)
+        pipe = self._client.pipeline(transaction=False)
+        for customer, fields in zip(customers, stored, strict=True):
+            member = member_for(fields.get("created_at", ""), customer.id)
+            email, token = fields.get("email"), fields.get(EMAIL_TOKEN)
+            if email and token and member is not None:
+                pipe.zrem(email_key(email), email_member(member, token))
+        pipe.execute()
 
     def create_many(self, customers: Sequence[tuple[str, dict[str, str]]]) -> list[bool]:
         """Create each (id, validated fields) unless its id exists; True where created.
@@ -113,20 +133,29 @@ class CustomerMaintenance:
         start = self._clock()
         moments = {n: start + timedelta(microseconds=step) for step, n in enumerate(todo)}
         members = {n: index_member(moments[n], customers[n][0]) for n in todo}
-        self._client.zadd(INDEX_KEY, dict.fromkeys(members.values(), 0))
-        writes = [
-            [
-                *change_keys(customers[n][0], events=self._events),
-                *flatten(new_hash(customers[n][1], moments[n])),
-            ]
-            for n in todo
-        ]
+        records = {n: self._with_email_token(new_hash(customers[n][1], moments[n])) for n in todo}
+        pipe = self._client.pipeline(transaction=False)
+        pipe.zadd(INDEX_KEY, dict.fromkeys(members.values(), 0))
+        for n in todo:
+            if EMAIL_TOKEN in records[n]:
+                pipe.zadd(
+                    email_key(records[n]["email"]), {email_member(members[n], records[n][EMAIL_TOKEN]): 0}
+                )
+        pipe.execute()
+        writes = [[*change_keys(customers[n][0], events=self._events), *flatten(records[n])] for n in todo]
         for n, done in zip(todo, self._create_pipelined(writes), strict=True):
             created[n] = done
         # Created meanwhile, or twice in this batch: those entries name no hash of theirs.
-        lost = [members[n] for n in todo if not created[n]]
+        lost = [n for n in todo if not created[n]]
         if lost:
-            self._client.zrem(INDEX_KEY, *lost)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zrem(INDEX_KEY, *[members[n] for n in lost])
+            for n in lost:
+                if EMAIL_TOKEN in records[n]:
+                    pipe.zrem(
+                        email_key(records[n]["email"]), email_member(members[n], records[n][EMAIL_TOKEN])
+                    )
+            pipe.execute()
         return created
 
     def _create_pipelined(self, writes: list[list[str]]) -> list[bool]:
@@ -150,15 +179,62 @@ class CustomerMaintenance:
                 raise reply
         return [bool(reply) for reply in replies]
 
+    def duplicate_emails(self) -> Iterator[tuple[str, list[str]]]:
+        """(address, ids) for each email that more than one customer has, from the email index.
+
+        Run ``reindex`` first so that hashes the sample wrote are indexed too.
+        Reads each index key once (SCAN over every primary): constant memory.
+        """
+        for key in self._client.scan_iter(f"{EMAIL_PREFIX}*", count=1000):
+            read = cast(list[str], self._client.zrange(key, 0, _DUPLICATES_READ - 1))
+            members = [m for m in read if is_email_member(m)]
+            if len(members) < 2:
+                continue
+            address = key.removeprefix(EMAIL_PREFIX)
+            pipe = self._client.pipeline(transaction=False)
+            for member in members:
+                pipe.hmget(customer_key(id_of_member(member)), ["email", EMAIL_TOKEN])
+            live = sorted(
+                {
+                    id_of_member(member)
+                    for member, (email, token) in zip(members, pipe.execute(), strict=True)
+                    if token == split_email_member(member)[1] and email_lookup(email or "") == address
+                }
+            )
+            if len(live) > 1:
+                yield address, live
+
+    def _with_email_token(self, fields: dict[str, str]) -> dict[str, str]:
+        """The fields with a fresh ``email_token`` if they have an email, without one otherwise."""
+        rest = {name: value for name, value in fields.items() if name != EMAIL_TOKEN}
+        return {**rest, EMAIL_TOKEN: new_token(self._clock())} if "email" in rest else rest
+
+    def _with_token(self, customer: StoredCustomer) -> StoredCustomer:
+        return StoredCustomer(customer.id, self._with_email_token(customer.fields))
+
     def _index(self, customers: list[StoredCustomer]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for customer in customers:
-            member = member_for(customer.fields.get("created_at", ""), customer.id)
-            if member is not None:
-                pipe.zadd(INDEX_KEY, {member: 0})
+            self._queue_entries(pipe, customer.id, customer.fields)
         pipe.execute()
 
+    def _queue_entries(self, pipe: Any, customer_id: str, fields: dict[str, str]) -> int:
+        """Queue the listing and email entries that ``fields`` name; 1 if listable, else 0."""
+        member = member_for(fields.get("created_at", ""), customer_id)
+        if member is None:
+            return 0
+        pipe.zadd(INDEX_KEY, {member: 0})
+        if fields.get("email") and fields.get(EMAIL_TOKEN):
+            pipe.zadd(email_key(fields["email"]), {email_member(member, fields[EMAIL_TOKEN]): 0})
+        return 1
+
     def _index_batch(self, ids: list[str]) -> int:
+        """Index a batch: created_at and an email_token where missing, then every entry.
+
+        A hash with an email and no token (the sample's) gets its email entry
+        before its token (the repository's order); if a writer set a token
+        meanwhile, HSETNX keeps the writer's and this entry is withdrawn.
+        """
         stamp = timestamp(self._clock())
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
@@ -166,15 +242,33 @@ class CustomerMaintenance:
         pipe.execute()
         pipe = self._client.pipeline(transaction=False)
         for customer_id in ids:
-            pipe.hget(customer_key(customer_id), "created_at")
-        members = {}
-        for customer_id, created in zip(ids, pipe.execute(), strict=True):
+            pipe.hmget(customer_key(customer_id), ["created_at", "email", EMAIL_TOKEN])
+        stored = dict(zip(ids, pipe.execute(), strict=True))
+        fresh = {}
+        for customer_id, (created, email, token) in stored.items():
             member = member_for(created or "", customer_id)
-            if member is not None:
-                members[member] = 0
-        if members:
-            self._client.zadd(INDEX_KEY, members)
-        return len(members)
+            if email and not token and member is not None:
+                fresh[customer_id] = (email_key(email), email_member(member, new_token(self._clock())))
+        pipe = self._client.pipeline(transaction=False)
+        done = 0
+        for customer_id, (created, email, token) in stored.items():
+            fields = {"created_at": created or "", "email": email or "", EMAIL_TOKEN: token or ""}
+            done += self._queue_entries(pipe, customer_id, fields)
+        for key, member in fresh.values():
+            pipe.zadd(key, {member: 0})
+        pipe.execute()
+        if not fresh:
+            return done
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id, (_, member) in fresh.items():
+            pipe.hsetnx(customer_key(customer_id), EMAIL_TOKEN, split_email_member(member)[1])
+        lost = [entry for entry, set_now in zip(fresh.values(), pipe.execute(), strict=True) if not set_now]
+        if lost:
+            pipe = self._client.pipeline(transaction=False)
+            for key, member in lost:
+                pipe.zrem(key, member)
+            pipe.execute()
+        return done
 
     def _scan_ids(self, batch_size: int) -> Iterator[list[str]]:
         """Ids of every ``customer:<uuid>`` key (other ``customer:*`` keys are not ours)."""

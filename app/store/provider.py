@@ -47,6 +47,7 @@ class RepositoryProvider:
             build_client(self._settings),
             wait_replicas=self._settings.db_wait_replicas,
             wait_timeout_ms=self._settings.db_wait_timeout_ms,
+            unique_emails=self._settings.unique_emails,
             events=self._settings.events_enabled,
             retention_hours=self._settings.events_retention_hours,
             relay=True,

@@ -12,17 +12,23 @@ the index is written in a separate step, in an order chosen so that a crash
 between the two writes can only leave an index entry without a customer,
 never a customer without an index entry:
 
-* create: add the index entry, then create the hash (both sent at once,
-  the entry first, so they cost one round trip: see ``_create_listed``);
-* delete: delete the hash, then remove the index entry.
+* create: add the index entries (listing and email), then create the hash
+  (all sent at once, the entries first, so they cost one round trip: see
+  ``_create_listed``);
+* email change: add the new email's entry, then write the hash with the new
+  email and the entry's token (only if the hash still has the token the
+  writer read), then remove the old email's entry, that exact member;
+* delete: delete the hash, then remove its index entries.
 
 The event of each change (docs/events.md) is added by the change's own
 script to the outbox of the customer's slot (``keys.outbox_key``), so the
 two are one atomic step; this process's relay thread (``relay.py``) then
 moves it into the feed, which ``events`` reads (``events.py``).
 
-Listing (``listing.py``) skips an index entry whose hash is missing or has
-another ``created_at``, and removes such orphans once they are old enough.
+Listing (``listing.py``) skips an entry its hash does not agree with, and
+removes such stale entries once they are old enough. docs/consistency.md
+says why this keeps every customer findable under its email through races
+and crashes.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
@@ -42,7 +48,10 @@ from app.customers.model import (
     MAX_METADATA_KEYS,
     Created,
     CustomerNotFound,
+    EmailChangeContended,
+    EmailTaken,
     EventPage,
+    Filters,
     Idempotency,
     IdempotencyKeyReused,
     Page,
@@ -50,15 +59,21 @@ from app.customers.model import (
 )
 from app.store.client import Client
 from app.store.durable import DurableWriter, NotTogether
+from app.store.email_claims import EmailClaims
 from app.store.events import EventFeed
 from app.store.keys import (
+    EMAIL_TOKEN,
     INDEX_KEY,
     METADATA_PREFIX,
     customer_key,
+    email_key,
+    email_lookup,
+    email_member,
     idempotency_key,
     index_member,
     member_for,
     new_hash,
+    new_token,
     outbox_key,
 )
 from app.store.listing import read_page
@@ -67,7 +82,16 @@ from app.store.relay import Relayer
 from app.store.scripts import Scripts, condition, flatten, raise_for
 from app.store.timestamps import stored_forms, timestamp
 
+# Aliases: inside the class, ``list`` is the listing method.
+Entries = list[tuple[str, str]]  # (sorted set key, member)
+Strings = list[str]
+
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# An email change retries when another write changed the email between its
+# read and its write; each retry means that other write succeeded.
+_EMAIL_ATTEMPTS = 8
+# Entries read to find a customer from before UNIQUE_EMAILS (at most a few live).
+_HOLDERS_READ = 20
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +106,7 @@ class CustomerRepository:
         wait_timeout_ms: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
+        unique_emails: bool = False,
         events: bool = True,
         retention_hours: float = 168.0,
         relay: bool = False,
@@ -104,6 +129,7 @@ class CustomerRepository:
         self._relayer = Relayer(client, self.feed) if events and relay else None
         if self._relayer is not None:
             self._relayer.start()
+        self._claims = EmailClaims(client, self._writer, self._scripts, clock) if unique_emails else None
 
     def create(self, fields: dict[str, str], idempotency: Idempotency | None = None) -> Created:
         """Store a new customer and return it.
@@ -125,12 +151,20 @@ class CustomerRepository:
         moment = self._clock()
         record = new_hash(fields, moment)
         member = index_member(moment, customer_id)
+        entries = [(INDEX_KEY, member)]
+        email = fields.get("email")
+        if email is not None:
+            token = new_token(moment)
+            record[EMAIL_TOKEN] = token
+            entries.append((email_key(email), email_member(member, token)))
+            if self._claims is not None:
+                self._claim_for_create(email, customer_id, token, entries)
         if idempotency is None:
-            self._create_listed(customer_id, record, member)
+            self._create_listed(customer_id, record, entries)
             return Created(StoredCustomer(customer_id, record), replayed=False)
-        # The index entry first, then the hash (see Atomicity).
-        self._writer.run(INDEX_KEY, "ZADD", INDEX_KEY, 0, member)
-        return self._create_once(customer_id, record, member, idempotency)
+        # The index entries first, then the hash (see Atomicity).
+        self._add_entries(entries)
+        return self._create_once(customer_id, record, entries, idempotency)
 
     def get(self, customer_id: str) -> StoredCustomer:
         """Return the customer or raise ``CustomerNotFound``."""
@@ -167,21 +201,39 @@ class CustomerRepository:
         changed = changes or removed or clear_metadata
         record = {**changes, "updated_at": timestamp(self._clock())} if changed else {}
         checks = [item for name in sorted(unchanged) for item in (name, *stored_forms(unchanged[name]))]
-        reply = self._writer.run_script(
-            self._scripts.update,
-            keys=change_keys(customer_id, events=self._events),
-            args=[
-                condition(if_match),
-                METADATA_PREFIX,
-                int(clear_metadata),
-                MAX_METADATA_KEYS,
-                len(unchanged),
-                *checks,
-                len(record),
-                *flatten(record),
-                *removed,
-            ],
-        )
+
+        def write(email_condition: str, record: dict[str, str], removed: Strings) -> Strings:
+            reply: Strings = self._writer.run_script(
+                self._scripts.update,
+                keys=change_keys(customer_id, events=self._events),
+                args=[
+                    condition(if_match),
+                    METADATA_PREFIX,
+                    int(clear_metadata),
+                    MAX_METADATA_KEYS,
+                    email_condition,
+                    len(unchanged),
+                    *checks,
+                    len(record),
+                    *flatten(record),
+                    *removed,
+                ],
+            )
+            return reply
+
+        if "email" in changes:
+            reply = write(f"is:{changes['email']}", record, removed)
+        elif "email" in removed:
+            reply = write("absent", record, removed)
+        else:
+            reply = write("", record, removed)
+        for _ in range(_EMAIL_ATTEMPTS):
+            if reply[0] != "email":
+                break
+            # The email changes: index the new one before the hash names it.
+            reply = self._change_email(customer_id, reply[1:], record, removed, write)
+        else:
+            raise EmailChangeContended(customer_id)
         raise_for(reply, customer_id)
         self._relay(customer_id)
         return StoredCustomer(customer_id, dict(zip(reply[1::2], reply[2::2], strict=True)))
@@ -195,13 +247,21 @@ class CustomerRepository:
         )
         raise_for(reply, customer_id)
         self._relay(customer_id)
-        member = member_for(reply[1], customer_id)
-        if member is not None:
-            self._nodes.execute(INDEX_KEY, "ZREM", INDEX_KEY, member)
+        _, created, email, token = reply
+        member = member_for(created, customer_id)
+        if member is None:
+            return
+        entries = [(INDEX_KEY, member)]
+        if email and token:
+            entries.append((email_key(email), email_member(member, token)))
+        self._remove_entries(entries)
+        if email and token and self._claims is not None:
+            # Whatever its token: an idempotent duplicate may have claimed with its own.
+            self._claims.release(email, customer_id)  # free again at once
 
-    def list(self, limit: int, cursor: str | None = None) -> Page:
-        """Return up to ``limit`` customers created after ``cursor``, oldest first."""
-        return read_page(self._client, self._clock, limit, cursor)
+    def list(self, limit: int, cursor: str | None = None, filters: Filters | None = None) -> Page:
+        """Return up to ``limit`` customers matching ``filters`` after ``cursor``, in their order."""
+        return read_page(self._client, self._clock, limit, cursor, filters or Filters())
 
     def events(self, limit: int, cursor: str | None = None) -> EventPage:
         """Return up to ``limit`` change events after ``cursor``, in feed order."""
@@ -214,8 +274,121 @@ class CustomerRepository:
         else:
             self._client.ping()
 
-    def _create_listed(self, customer_id: str, record: dict[str, str], member: str) -> None:
-        """Write the index entry and the hash together, or else one after the other.
+    def _change_email(
+        self,
+        customer_id: str,
+        stored: Strings,
+        record: dict[str, str],
+        removed: Strings,
+        write: Callable[[str, dict[str, str], Strings], Strings],
+    ) -> Strings:
+        """Index the new email, write the hash if its token is still ``stored``'s, unindex the old one.
+
+        ``stored`` is (created_at, email, email_token) as the hash had them.
+        Returns the write's reply; ``['email', ...]`` again if another write
+        changed the email meanwhile (this entry is then withdrawn).
+        """
+        created, old_email, old_token = stored
+        member = member_for(created, customer_id)
+        new_entry = None
+        email = record.get("email")
+        if email is not None and member is not None:
+            token = new_token(self._clock())
+            new_entry = (email_key(email), email_member(member, token))
+            record = {**record, EMAIL_TOKEN: token}
+            self._claim(email, customer_id, token)
+            holders = self._add_entries([new_entry], email)
+            self._refuse_if_held(
+                email,
+                customer_id=customer_id,
+                token=token,
+                holders=holders,
+                entries=[new_entry],
+                old_email=old_email,
+            )
+        else:
+            removed = sorted({*removed, EMAIL_TOKEN})
+        reply = write(f"token:{old_token}", record, removed)
+        if reply[0] != "ok":
+            if new_entry is not None:
+                self._remove_entries([new_entry])  # it names a write that did not happen
+                if reply[0] != "email":
+                    self._release_new(email, customer_id, record[EMAIL_TOKEN], old_email)
+            return reply
+        if old_email and old_token and member is not None:
+            self._remove_entries([(email_key(old_email), email_member(member, old_token))])
+        moved = email is None or email_lookup(email) != email_lookup(old_email)
+        if old_email and old_token and self._claims is not None and moved:
+            self._claims.release(old_email, customer_id, old_token)  # free again at once
+        return reply
+
+    def _claim(self, email: str, customer_id: str, token: str) -> None:
+        if self._claims is not None:
+            self._claims.claim(email, customer_id, token)
+
+    def _refuse_if_held(
+        self,
+        email: str,
+        *,
+        customer_id: str,
+        token: str,
+        holders: Strings,
+        entries: Entries,
+        old_email: str | None,
+    ) -> None:
+        """With UNIQUE_EMAILS: undo this write's claim and entries if an unclaimed holder has the email."""
+        if self._claims is None:
+            return
+        try:
+            self._claims.refuse_if_held(email, customer_id, holders)
+        except EmailTaken:
+            self._remove_entries(entries)
+            self._release_new(email, customer_id, token, old_email)
+            raise
+
+    def _release_new(self, email: str | None, customer_id: str, token: str, old_email: str | None) -> None:
+        # The claim this write took, unless it is the one the customer's current email holds.
+        if self._claims is None or email is None:
+            return
+        if old_email is None or email_lookup(old_email) != email_lookup(email):
+            self._claims.release(email, customer_id, token)
+
+    def _add_entries(self, entries: Entries, email: str | None = None) -> Strings:
+        """Add the entries; with UNIQUE_EMAILS also read (same round trip) whom ``email``'s index names."""
+
+        commands: list[tuple[str, tuple[Any, ...]]] = [
+            (key, ("ZADD", key, 0, member)) for key, member in entries
+        ]
+        if self._claims is not None and email is not None:
+            key = email_key(email)
+            commands.append((key, ("ZRANGE", key, 0, _HOLDERS_READ - 1)))
+            return cast(Strings, self._writer.run_each(commands)[-1])
+        self._writer.run_each(commands)
+        return []
+
+    def _remove_entries(self, entries: Entries) -> None:
+        # No WAIT: an entry that comes back after a failover is stale, and skipped.
+        pipe = self._client.pipeline(transaction=False)
+        for key, member in entries:
+            pipe.zrem(key, member)
+        pipe.execute()
+
+    def _claim_for_create(self, email: str, customer_id: str, token: str, entries: Entries) -> None:
+        """With UNIQUE_EMAILS: claim the email, and refuse it if a customer from before holds it."""
+        self._claim(email, customer_id, token)
+        key = email_key(email)
+        holders = cast(Strings, self._nodes.execute(key, "ZRANGE", key, 0, _HOLDERS_READ - 1))
+        self._refuse_if_held(
+            email,
+            customer_id=customer_id,
+            token=token,
+            holders=holders,
+            entries=entries,
+            old_email=None,
+        )
+
+    def _create_listed(self, customer_id: str, record: dict[str, str], entries: Entries) -> None:
+        """Write the index entries and the hash together, or else one after the other.
 
         Together: the entry's batch is written to its primary's connection
         before the hash's, and both before either reply is read, so they cost
@@ -230,24 +403,25 @@ class CustomerRepository:
         """
         key = customer_key(customer_id)
         keys = change_keys(customer_id, events=self._events)
-        entry = ("ZADD", INDEX_KEY, 0, member)
+        adds = [(entry_key, ("ZADD", entry_key, 0, member)) for entry_key, member in entries]
         try:
-            _, created = self._writer.run_together(
-                [(INDEX_KEY, entry), (key, script_command(self._scripts.create, keys, flatten(record)))]
+            *_, created = self._writer.run_together(
+                [*adds, (key, script_command(self._scripts.create, keys, flatten(record)))]
             )
         except NotTogether as failed:
             if failed.timeout is not None:
                 # A node that does not answer in time will not answer a retry
                 # sooner: answer now (503), without a hash that has no entry.
-                if failed.replies[0] is None and failed.replies[1] == 1:
+                if None in failed.replies[:-1] and failed.replies[-1] == 1:
                     self._undo_create(customer_id)
                 raise failed.timeout from failed
             # The owners had their attempt: now the cluster client's way, which
             # follows redirections and waits out a failover.
             try:
-                self._writer.run(INDEX_KEY, *entry, direct=False)
+                for entry_key, add in adds:
+                    self._writer.run(entry_key, *add, direct=False)
             except Exception:
-                if failed.replies[1] != 0:  # the hash may be this request's
+                if failed.replies[-1] != 0:  # the hash may be this request's
                     self._undo_create(customer_id)
                 raise
             created = self._writer.run_script(self._scripts.create, keys, flatten(record), direct=False)
@@ -272,7 +446,7 @@ class CustomerRepository:
             )
 
     def _create_once(
-        self, customer_id: str, record: dict[str, str], member: str, idempotency: Idempotency
+        self, customer_id: str, record: dict[str, str], entries: Entries, idempotency: Idempotency
     ) -> Created:
         keys = [customer_key(customer_id), idempotency_key(customer_id)]
         reply = self._writer.run_script(
@@ -283,7 +457,7 @@ class CustomerRepository:
         if reply[0] == "created":
             self._relay(customer_id)
             return Created(StoredCustomer(customer_id, record), replayed=False)
-        self._nodes.execute(INDEX_KEY, "ZREM", INDEX_KEY, member)  # a concurrent duplicate won
+        self._remove_entries(entries)  # a concurrent duplicate won
         if reply[0] == "replay":
             return self._replay(customer_id, reply[1], idempotency)
         raise IdempotencyKeyReused("the key was used for a request more than 24 h ago")

@@ -34,6 +34,8 @@ class Scripts:
         self.delete = client.register_script(_source("etag", "outbox", "delete"))
         self.relay = client.register_script(_source("stream_ids", "relay"))
         self.read_events = client.register_script(_source("stream_ids", "read_events"))
+        self.claim = client.register_script(_source("claim"))
+        self.release = client.register_script(_source("release"))
 
 
 def condition(if_match: list[str] | None) -> str:

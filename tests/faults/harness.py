@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
 import requests
@@ -207,6 +208,22 @@ def lost_writes(http: Http, customers: list[Owned]) -> list[str]:
                 f"{customer.id}: ETag {response.headers.get('ETag')}, acknowledged {acknowledged.etag}"
             )
     return lost
+
+
+def unfindable_by_email(http: Http, customers: list[Owned]) -> list[str]:
+    """Each customer that ``GET /customers?email=`` does not find, exactly once, under its stored email."""
+    unfindable = []
+    for customer in customers:
+        response = http.get(f"/customers/{customer.id}", timeout=REQUEST_TIMEOUT)
+        email = response.json().get("email") if response.status_code == 200 else None
+        if email is None:
+            continue  # reported by lost_writes
+        found = listing.listed_ids(
+            partial(http.get, timeout=REQUEST_TIMEOUT), "/customers?" + urlencode({"email": email})
+        )
+        if found != [customer.id]:
+            unfindable.append(f"{customer.id}: email {email!r} finds {found}")
+    return unfindable
 
 
 def listed_ids(http: Http, page_size: int = 500, max_pages: int = 100) -> list[str]:

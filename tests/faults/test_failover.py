@@ -7,6 +7,10 @@ the run its stored address must be the last acknowledged one, or that of a
 later write that got no 2xx (which may or may not have landed). Anything else
 is an acknowledged write that was lost.
 
+Every write also sets the email to one made of that value, so every update
+is an email change: afterwards each customer must be found by
+``GET /customers?email=`` under its stored email (issue 12).
+
 The primary killed is the one holding ``customers:index``, which every create
 writes, so both creates and updates cross the failover.
 """
@@ -44,6 +48,7 @@ class Run:
     victim_slots: tuple[str, ...]
     customers: list[Owned] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    unfindable: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
     recovered: bool = False
     killed: float = 0.0
@@ -67,6 +72,7 @@ class Run:
             **self.tally.summary(),
             "lost": len(self.lost),
             "unlisted": len(self.unlisted),
+            "unfindable by email": len(self.unfindable),
             "acked writes": sum(w.acknowledged for c in self.customers for w in c.writes),
             "customers": len(self.customers),
             "503 creates": sum(a.op == "create" for a in unavailable),
@@ -88,7 +94,7 @@ def _writer(owned_by_thread: dict[int, list[Owned]]):
             if not owned or (len(owned) < MAX_OWNED and rng.random() < 0.3):
                 name = f"writer {index} customer {done}"
                 value = f"t{index} create {done}"
-                body = {"name": name, "address": value, "balance": done}
+                body = {"name": name, "address": value, "email": _email(value), "balance": done}
                 response = tally.call(http, "create", "POST", "/customers", json=body)
                 if response is not None and response.status_code == 201:
                     etag = response.headers.get("ETag")
@@ -97,13 +103,18 @@ def _writer(owned_by_thread: dict[int, list[Owned]]):
                 customer = owned[done % len(owned)]
                 value = f"t{index} patch {done}"
                 url = f"/customers/{customer.id}"
-                response = tally.call(http, "patch", "PATCH", url, json={"address": value})
+                body = {"address": value, "email": _email(value)}
+                response = tally.call(http, "patch", "PATCH", url, json=body)
                 acknowledged = response is not None and response.status_code == 204
                 customer.writes.append(Write(value, acknowledged, harness.etag_of(response)))
             if response is not None and response.status_code == 503:
                 time.sleep(0.05)
 
     return write
+
+
+def _email(value: str) -> str:
+    return value.replace(" ", ".") + "@example.com"
 
 
 def _probe_customer(http: Http, run: Run) -> str:
@@ -166,6 +177,7 @@ def _run_failover(cluster, start_service, wait_replicas: int) -> Run:
 
         run.customers = [customer for owned in owned_by_thread.values() for customer in owned]
         run.lost = harness.lost_writes(http, run.customers)
+        run.unfindable = harness.unfindable_by_email(http, run.customers)
         listed = set(harness.listed_ids(http))
     run.unlisted = [customer.id for customer in run.customers if customer.id not in listed]
     return run
@@ -200,6 +212,7 @@ def test_failover_with_wait_loses_no_acknowledged_write(cluster, start_service):
     _assert_common(run)
     assert not run.lost, f"{len(run.lost)} acknowledged writes lost: {run.lost[:10]}"
     assert not run.unlisted, f"{len(run.unlisted)} acknowledged customers not listed: {run.unlisted[:10]}"
+    assert not run.unfindable, f"{len(run.unfindable)} not found by their email: {run.unfindable[:10]}"
 
 
 def test_failover_without_wait_reports_lost_writes(cluster, start_service):

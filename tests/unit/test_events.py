@@ -11,6 +11,7 @@ import base64
 import pytest
 from redis.crc import key_slot
 
+from app.customers.model import Filters
 from app.store import events
 from app.store.cursors import InvalidCursor, decode_event_cursor, encode_cursor, encode_event_cursor
 from app.store.keys import FEED_KEY, MARKS_KEY, customer_key, outbox_key, outbox_keys
@@ -33,8 +34,9 @@ def test_a_customer_and_its_outbox_share_a_slot_and_the_feed_shares_one_with_its
 
 def test_event_cursors_round_trip_and_foreign_ones_are_refused():
     assert decode_event_cursor(encode_event_cursor("1764318000123-7")) == "1764318000123-7"
-    listing = encode_cursor(f"{'0' * 16}:00000000-0000-4000-8000-000000000000")
-    for cursor in (listing, "%%%", encode_cursor("event:1-x"), encode_cursor("1-0"), "é"):
+    listing = encode_cursor(f"{'0' * 16}:00000000-0000-4000-8000-000000000000", Filters())
+    foreign = (encode_cursor("event:1-x", Filters()), encode_cursor("1-0", Filters()))
+    for cursor in (listing, "%%%", *foreign, "é"):
         with pytest.raises(InvalidCursor):
             decode_event_cursor(cursor)
     assert base64.urlsafe_b64decode(encode_event_cursor("1-0") + "==").startswith(b"event:")

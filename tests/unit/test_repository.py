@@ -210,7 +210,15 @@ def test_create_many_writes_no_hash_before_its_index_entry(maintenance, redis_cl
     def lost_connection(*args, **kwargs):
         raise ConnectionError("the index write failed")
 
+    pipeline = redis_client.pipeline
+
+    def failing_pipeline(*args, **kwargs):
+        pipe = pipeline(*args, **kwargs)
+        monkeypatch.setattr(pipe, "zadd", lost_connection)
+        return pipe
+
     monkeypatch.setattr(redis_client, "zadd", lost_connection)
+    monkeypatch.setattr(redis_client, "pipeline", failing_pipeline)
     with pytest.raises(ConnectionError):
         maintenance.create_many([(str(uuid.uuid4()), {"name": "Never half-written"})])
     assert list(redis_client.scan_iter("customer:*")) == [], "a customer the listing could not find"

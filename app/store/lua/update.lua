@@ -3,7 +3,7 @@
 -- ARGV[1] If-Match condition (see etag.lua); ARGV[2] the prefix of metadata
 -- fields; ARGV[3] '1' to remove every metadata field first, else '0';
 -- ARGV[4] the most metadata fields a write that adds one may leave;
--- ARGV[5] number of read-only checks, then for each a field name and two
+-- ARGV[5] the email condition (below); ARGV[6] number of read-only checks, then for each a field name and two
 -- tagged values (see tagged) of which its stored value must be one; then the
 -- number of field/value pairs to set, the pairs, and the names of fields to
 -- remove.
@@ -19,6 +19,19 @@ local function tagged(value)
   return 't' .. value
 end
 
+-- The email condition: '' none; 'is:<email>' write only if the stored email
+-- is exactly <email>, 'absent' only if there is none, 'token:<t>' only if the
+-- stored email_token is <t> ('' for none). When it fails, nothing is written
+-- and the reply carries what the caller needs to index the new email first:
+-- {'email', created_at, email, email_token}.
+local function email_holds(condition)
+  if condition == '' then return true end
+  local stored = redis.call('HGET', KEYS[1], 'email')
+  if condition == 'absent' then return not stored end
+  if string.sub(condition, 1, 3) == 'is:' then return stored == string.sub(condition, 4) end
+  return (redis.call('HGET', KEYS[1], 'email_token') or '') == string.sub(condition, 7)
+end
+
 local prefix, clear, most = ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
 local function is_metadata(name) return string.sub(name, 1, #prefix) == prefix end
 
@@ -26,12 +39,16 @@ local current = redis.call('HGETALL', KEYS[1])
 if #current == 0 then return {'missing'} end
 local failed = precondition_failure(ARGV[1], current)
 if failed then return {'mismatch', failed} end
-local checks = tonumber(ARGV[5])
-for i = 6, 5 + 3 * checks, 3 do
+local checks = tonumber(ARGV[6])
+for i = 7, 6 + 3 * checks, 3 do
   local stored = tagged(redis.call('HGET', KEYS[1], ARGV[i]))
   if stored ~= ARGV[i + 1] and stored ~= ARGV[i + 2] then return {'readonly', ARGV[i]} end
 end
-local at = 6 + 3 * checks
+if not email_holds(ARGV[5]) then
+  local stored = redis.call('HMGET', KEYS[1], 'created_at', 'email', 'email_token')
+  return {'email', stored[1] or '', stored[2] or '', stored[3] or ''}
+end
+local at = 7 + 3 * checks
 local count = tonumber(ARGV[at])
 local sets, removes = at + 1, at + 1 + 2 * count
 
