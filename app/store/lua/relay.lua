@@ -28,7 +28,10 @@ end
 -- Nothing to relay, nothing to trim: write nothing (a sweep of an empty keyspace leaves it empty).
 if appended == 0 and redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 local cutoff = tonumber(ARGV[1])
-if cutoff > 0 then
+-- Only when the oldest entry is past the cut-off: an XREVRANGE that starts
+-- before every entry walks the whole stream (1.4 ms at 4,558 entries).
+local oldest = cutoff > 0 and redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1) or {}
+if #oldest > 0 and is_after(cutoff .. '-0', oldest[1][1]) then
   local gone = redis.call('XREVRANGE', KEYS[1], '(' .. cutoff .. '-0', '-', 'COUNT', 1)
   if #gone > 0 then
     if is_after(gone[1][1], redis.call('HGET', KEYS[2], 'trimmed') or nil) then
