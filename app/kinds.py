@@ -56,29 +56,26 @@ def integer(low: int, high: int) -> Kind:
 
 
 def seconds(most: float) -> Kind:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"expected a number of seconds, got {raw!r}") from None
-        if not 0 < value <= most:
-            raise ValueError(f"must be more than 0 and at most {most:g} seconds")
-        return value
-
-    return Kind(f"seconds, more than 0, at most {most:g}", parse)
+    return _positive(most, "seconds")
 
 
 def hours(most: float) -> Kind:
+    return _positive(most, "hours")
+
+
+def _positive(most: float, unit: str) -> Kind:
+    """A number of ``unit``, more than 0 and at most ``most``."""
+
     def parse(raw: str) -> float:
         try:
             value = float(raw)
         except ValueError:
-            raise ValueError(f"expected a number of hours, got {raw!r}") from None
+            raise ValueError(f"expected a number of {unit}, got {raw!r}") from None
         if not 0 < value <= most:
-            raise ValueError(f"must be more than 0 and at most {most:g} hours")
+            raise ValueError(f"must be more than 0 and at most {most:g} {unit}")
         return value
 
-    return Kind(f"hours, more than 0, at most {most:g}", parse)
+    return Kind(f"{unit}, more than 0, at most {most:g}", parse)
 
 
 def boolean() -> Kind:

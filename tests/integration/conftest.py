@@ -10,9 +10,6 @@ installs it).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from tests.support.backends import (
@@ -23,7 +20,7 @@ from tests.support.backends import (
     tls_cluster_env,
 )
 from tests.support.redis_servers import LocalCluster, StandaloneRedis
-from tests.support.service import REPO, Http, Service, service_environment
+from tests.support.service import Http, Service, customers_command
 from tests.support.tls import Certificates, make_certificates
 
 
@@ -110,17 +107,6 @@ def reindex():
     """Run ``flask --app wsgi customers reindex`` against a backend, as an operator would."""
 
     def run(backend: Backend) -> str:
-        env = service_environment(backend.service.database_env)
-        result = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "customers", "reindex"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return customers_command(backend.service.database_env, "reindex")
 
     return run

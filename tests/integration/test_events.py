@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.backends import cluster_env
 from tests.support.events import History, Reader, check, write_customers
-from tests.support.service import REPO, Http, Service, service_environment
+from tests.support.service import REPO, Http, Service, customers_command, service_environment
 
 WRITERS = 4
 READERS = 3
@@ -159,18 +159,8 @@ def test_the_cli_prints_the_feed_as_ndjson(on_cluster):
     http = on_cluster.http
     ids = [http.post("/customers", json={"name": f"n{n}"}).json()["id"] for n in range(3)]
     shown = follow_all(http, 3).events
-    env = service_environment(on_cluster.service.database_env)
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", "events"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    printed = customers_command(on_cluster.service.database_env, "events")
+    lines = [json.loads(line) for line in printed.splitlines()]
     assert lines == shown
     # Across customers the feed's order is the relay's (docs/events.md), not the writes'.
     assert sorted(line["customer_id"] for line in lines) == sorted(ids)

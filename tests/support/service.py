@@ -119,3 +119,18 @@ def start_and_wait_for_exit(env: dict[str, str], timeout: float = 20) -> subproc
         timeout=timeout,
         check=False,
     )
+
+
+def customers_command(database_env: dict[str, str], *args: str) -> str:
+    """Run ``flask --app wsgi customers <args>`` with this database; return its output (it must succeed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", *args],
+        cwd=REPO,
+        env=service_environment(database_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
