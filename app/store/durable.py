@@ -97,6 +97,8 @@ class DurableWriter:
             )
         except REROUTE as error:
             timeout = error if isinstance(error, TimeoutError) else None
+            if timeout is not None:
+                self._nodes.refresh()
             raise NotTogether(str(error), [None] * len(writes), timeout) from error
         replies: list[Any] = [None] * len(writes)
         failures: list[str] = []
@@ -110,6 +112,8 @@ class DurableWriter:
                     timeout = reply
             if self._replicas and (isinstance(batch[-1], Exception) or batch[-1] < self._replicas):
                 failures.append(f"{batch[-1]} of {self._replicas} replicas confirmed")
+        if timeout is not None:
+            self._nodes.refresh()  # see ``Nodes``: the next write finds a failover
         if failures:
             raise NotTogether("; ".join(failures), replies, timeout)
         return replies
@@ -140,7 +144,12 @@ class DurableWriter:
                     raise
                 asking = self._nodes.node(error.host, error.port)
                 continue
-            except (MovedError, TryAgainError, ClusterDownError, ConnectionError, TimeoutError):
+            except TimeoutError:
+                # The owner did not answer: a retry would not be answered
+                # sooner (see ``Nodes``). The next write uses a fresh map.
+                self._nodes.refresh()
+                raise
+            except (MovedError, TryAgainError, ClusterDownError, ConnectionError):
                 # The slot moved, or a primary is failing over (the whole
                 # cluster answers CLUSTERDOWN until a replica takes over):
                 # re-read the slot map and retry, a bounded number of times.

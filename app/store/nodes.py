@@ -6,11 +6,16 @@ plain client on the owner's connection pool spends about 25 µs. On the
 request path a command therefore goes to the owner's pool directly, found in
 the cluster client's own slot map. Anything that says the map is stale or
 the node is unwell (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a connection error, a
-timeout, a slot no node covers) sends the same command again through the
-cluster client, whose handling of failover and resharding the fault tests
-prove: it follows the redirection, re-reads the slot map, retries with
-backoff. Every command here may be sent twice that way, as the cluster
-client itself would; the scripts are written so that a second run is safe.
+slot no node covers) sends the same command again through the cluster
+client, whose handling of failover and resharding the fault tests prove: it
+follows the redirection, re-reads the slot map, retries with backoff. Every
+command here may be sent twice that way, as the cluster client itself
+would; the scripts are written so that a second run is safe.
+
+A timeout is the exception: the owner took the command and did not answer,
+and would not answer a second attempt sooner. The slot map is re-read (a
+failover may have moved the slot, and the next command should find out)
+and the timeout raises, as ``ClusterClient`` does.
 
 ``send_together`` writes commands for several primaries before reading any
 reply, so they overlap: two writes to two primaries cost one round trip.
@@ -19,6 +24,7 @@ reply, so they overlap: two writes to two primaries cost one round trip.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -51,6 +57,8 @@ REROUTE = (
 
 Command = tuple[Any, ...]
 
+_refreshing = threading.Lock()  # one slot-map re-read at a time in a process (``Nodes.refresh``)
+
 
 class Nodes:
     """The owner of each key, and commands sent to it."""
@@ -81,10 +89,19 @@ class Nodes:
         return cast(redis.Redis, found.redis_connection)
 
     def refresh(self) -> None:
-        """Re-read the slot map; if it cannot be read now, the next command says so."""
-        if self._cluster is not None:
+        """Re-read the slot map; if it cannot be read now, the next command says so.
+
+        If another thread of this process is re-reading it already, return
+        at once: in a cluster that does not answer, a re-read costs a timeout
+        per node (see ``ClusterClient``).
+        """
+        if self._cluster is None or not _refreshing.acquire(blocking=False):
+            return
+        try:
             with contextlib.suppress(ConnectionError, TimeoutError, RedisClusterException):
                 self._cluster.nodes_manager.initialize()
+        finally:
+            _refreshing.release()
 
     def execute(self, key: str, *command: Any, direct: bool = True) -> Any:
         """Send one command on ``key`` to its owner; return its reply as redis-py parses it.
@@ -98,6 +115,9 @@ class Nodes:
         if direct:
             try:
                 return self.owner(key).execute_command(*command)
+            except TimeoutError:
+                self.refresh()
+                raise
             except REROUTE:
                 pass
         return self._cluster.execute_command(*command)
@@ -109,6 +129,9 @@ class Nodes:
         if direct:
             try:
                 return script(keys=keys, args=args, client=self.owner(keys[0]))
+            except TimeoutError:
+                self.refresh()
+                raise
             except REROUTE:
                 pass
         return script(keys=keys, args=args)
@@ -171,6 +194,7 @@ def execute_many(nodes: Nodes, client: Client, commands: Sequence[tuple[str, Com
     Python. A command whose reply says the map is stale (or any other error)
     is sent again through the cluster client, which follows redirections, and
     raises as it would; so does every command if a primary cannot be reached.
+    A timeout raises after the map is re-read, as in ``Nodes.execute``.
     """
     batches: dict[int, tuple[redis.Redis, list[int]]] = {}
     try:
@@ -180,8 +204,15 @@ def execute_many(nodes: Nodes, client: Client, commands: Sequence[tuple[str, Com
         answered = send_together(
             [(owner, [commands[i][1] for i in positions]) for owner, positions in batches.values()]
         )
+    except TimeoutError:
+        nodes.refresh()  # and no second attempt (see the module's docstring)
+        raise
     except REROUTE:
         return [client.execute_command(*command) for _, command in commands]
+    timeout = next((r for batch in answered for r in batch if isinstance(r, TimeoutError)), None)
+    if timeout is not None:
+        nodes.refresh()
+        raise timeout
     replies: list[Any] = [None] * len(commands)
     for (_, positions), batch in zip(batches.values(), answered, strict=True):
         for position, reply in zip(positions, batch, strict=True):

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from app.store.client import Client
 from app.store.durable import WriteNotDurable
@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 BATCH_DELAY_SECONDS = 0.05
 SWEEP_SECONDS = 10.0
+# After a failed step the thread waits, doubling the wait while steps keep
+# failing: in a cluster that does not answer, every step re-reads the slot
+# map (a timeout per node), and requests needing that map wait their turn.
 _RETRY_SECONDS = 0.5
+_RETRY_SECONDS_MAX = 8.0
 
 
 class Relayer:
@@ -59,6 +63,7 @@ class Relayer:
 
     def _run(self) -> None:
         next_sweep = time.monotonic() + self._sweep_seconds
+        retry_seconds = _RETRY_SECONDS
         while True:
             self._wake.wait(max(0.0, next_sweep - time.monotonic()))
             time.sleep(BATCH_DELAY_SECONDS)  # let more writes join this step
@@ -70,14 +75,27 @@ class Relayer:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self._sweep_seconds
                     self._sweep()
-            except (RedisError, WriteNotDurable) as error:
-                # Redis is failing over or unreachable: the entries stay in
-                # their outboxes, and this process tries them again.
+                retry_seconds = _RETRY_SECONDS
+            except (RedisError, RedisClusterException, WriteNotDurable) as error:
+                # Redis is failing over or unreachable (redis-py says "cannot
+                # be connected" with a RedisClusterException, not a
+                # RedisError): the entries stay in their outboxes, and this
+                # process tries them again.
                 log.warning("relaying events failed, retrying: %s: %s", type(error).__name__, error)
-                with self._lock:
-                    self._pending |= pending
-                time.sleep(_RETRY_SECONDS)
-                self._wake.set()
+                retry_seconds = self._retry_later(pending, retry_seconds)
+            except Exception:
+                # A defect: logged in full, and the thread lives on, since a
+                # relay that has died relays nothing ever again.
+                log.exception("relaying events failed unexpectedly, retrying")
+                retry_seconds = self._retry_later(pending, retry_seconds)
+
+    def _retry_later(self, pending: set[str], seconds: float) -> float:
+        """Keep ``pending`` for the next step, in ``seconds``; return the wait after that."""
+        with self._lock:
+            self._pending |= pending
+        time.sleep(seconds)
+        self._wake.set()
+        return min(seconds * 2, _RETRY_SECONDS_MAX)
 
     def _relay(self, outboxes: list[str]) -> None:
         for start in range(0, len(outboxes), OUTBOXES_PER_STEP):

@@ -21,6 +21,7 @@ import requests
 
 from tests.faults import harness
 from tests.faults.harness import Tally
+from tests.support.events import Reader
 from tests.support.service import Http
 
 CONNECT_TIMEOUT = 1.0
@@ -28,15 +29,22 @@ SOCKET_TIMEOUT = 1.0
 # Stopped nodes refuse connections at once: a request may take one connect
 # and one reply timeout, plus a small margin.
 STOPPED_BOUND = CONNECT_TIMEOUT + SOCKET_TIMEOUT + 1.0
-# Frozen nodes let every attempt run into its reply timeout, and redis-py then
-# re-reads the slot map from the nodes it knows, one reply timeout each,
-# before giving up: measured 4.0 s, and 6.0 s for a worker's first failing
-# request. A command tries the owner's own pool first (app/store/nodes.py),
-# one reply timeout more: 7.0-8.0 s measured. The bound keeps "never hangs"
-# (far below gunicorn's 30 s worker timeout) without failing on a slow moment.
-FROZEN_BOUND = 9 * SOCKET_TIMEOUT
+# Frozen nodes let every attempt run into its reply timeout; the slot map is
+# then re-read, one reply timeout per node, and the request answers 503: no
+# retry, and a thread that needs a re-read while another runs one waits for
+# it instead of starting its own (app/store/client.py). So one timeout and
+# one re-read of the 6 nodes, 7 s, measured 7.02 s; 2 s for the machine.
+# Without those two rules, 12 s was measured, and up to four attempts of 7 s
+# each could reach gunicorn's 30 s worker timeout.
+CLUSTER_NODES = 6
+FROZEN_BOUND = (1 + CLUSTER_NODES) * SOCKET_TIMEOUT + 2.0
 CUSTOMERS_BEFORE = 20
 RECOVERY_TIMEOUT = 20
+EVENT_TIMEOUT = 30
+
+
+def _has_created(reader: Reader, customer_id: str) -> bool:
+    return any(e["customer_id"] == customer_id and e["type"] == "customer.created" for e in reader.events)
 
 
 def _requests_while_away(http: Http, tally: Tally, known_id: str, rounds: int) -> None:
@@ -106,6 +114,14 @@ def _run_outage(start_service, outage: Outage) -> None:
         assert http.patch(created.headers["Location"], json={"balance": 3}).status_code == 204
         kept = {i: http.get(f"/customers/{i}") for i in before}
         listed = set(harness.listed_ids(http))
+        # The events relay of every worker outlived the outage: the new
+        # customer's event reaches the feed (the relay's retry wait is at
+        # most 8 s, the sweep comes every 10 s).
+        reader = Reader(http, limit=1000)
+        reader.follow(lambda r: _has_created(r, created.json()["id"]), time.monotonic() + EVENT_TIMEOUT)
+        assert _has_created(reader, created.json()["id"]), (
+            f"no customer.created event within {EVENT_TIMEOUT} s of the outage: {reader.errors[-3:]}"
+        )
 
     answers = tally.snapshot()
     target = kept[known_id]

@@ -7,12 +7,14 @@ real servers (tests/integration/test_events.py, tests/faults/test_events.py).
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from redis.crc import key_slot
+from redis.exceptions import RedisClusterException
 
 from app.customers.model import Filters
-from app.store import events
+from app.store import events, relay
 from app.store.cursors import InvalidCursor, decode_event_cursor, encode_cursor, encode_event_cursor
 from app.store.keys import FEED_KEY, MARKS_KEY, customer_key, outbox_key, outbox_keys
 from app.store.repository import CustomerRepository
@@ -74,3 +76,30 @@ def test_events_off_adds_nothing_to_any_outbox(redis_client):
     customer_id = repository.create({"name": "Ada"}).customer.id
     repository.delete(customer_id)
     assert redis_client.xlen(outbox_key(customer_id)) == 0
+
+
+class _FailingFeed:
+    """A feed whose first relay steps fail: as Redis does when unreachable, then a defect."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.steps: list[list[str]] = []
+
+    def relay(self, outboxes: list[str]) -> list[str]:
+        self.steps.append(outboxes)
+        if self.failures:
+            raise self.failures.pop(0)
+        return []
+
+
+def test_the_relay_thread_outlives_failed_steps_and_keeps_their_outboxes(monkeypatch):
+    monkeypatch.setattr(relay, "_RETRY_SECONDS", 0.01)
+    unreachable = RedisClusterException("Redis Cluster cannot be connected")  # not a RedisError
+    feed = _FailingFeed([unreachable, ValueError("a defect")])
+    relayer = relay.Relayer(client=None, feed=feed, sweep_seconds=3600)  # type: ignore[arg-type]
+    relayer.start()
+    relayer.notify("customers:outbox:{a}")
+    deadline = time.monotonic() + 5
+    while len(feed.steps) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert feed.steps == [["customers:outbox:{a}"]] * 3  # tried again after each failure
