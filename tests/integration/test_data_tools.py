@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
 import pty
@@ -27,21 +28,13 @@ from tests.support.backends import (
 from tests.support.figures import record
 from tests.support.listing import pages
 from tests.support.redis_servers import LocalCluster, free_port
-from tests.support.service import REPO, service_environment
+from tests.support.service import REPO, run_customers, service_environment
 
 ROUND_TRIP_CUSTOMERS = 100_000
 
 
-def flask(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", *args],
-        cwd=REPO,
-        env=service_environment(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+# Imports and exports of up to ROUND_TRIP_CUSTOMERS take longer than a check.
+flask = functools.partial(run_customers, timeout=300)
 
 
 def customer_lines(count: int, seed: int = 1) -> list[str]:

@@ -8,14 +8,13 @@ concurrent limit and the export/import round trip on the cluster.
 from __future__ import annotations
 
 import csv
+import functools
 import json
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.backends import cluster_env
-from tests.support.service import REPO, Http, Service, service_environment
+from tests.support.service import Http, Service, run_customers
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 SAMPLE_ID = "6f1c2b9e-2d4a-4c1e-9a57-3b8f0d2e4c11"
@@ -150,16 +149,7 @@ def test_two_patches_adding_30_keys_each_store_at_most_50(on_cluster):
     assert len(outcomes) == RACE_ROUNDS
 
 
-def flask(env, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", *args],
-        cwd=REPO,
-        env=service_environment(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+flask = functools.partial(run_customers, timeout=120)
 
 
 def test_export_and_import_round_trip_metadata_exactly(on_cluster, cluster, tmp_path):

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.support.figures import record
 from tests.support.redis_servers import StandaloneRedis, free_port
-from tests.support.service import REPO, Http, Service, service_environment, start_and_wait_for_exit
+from tests.support.service import (
+    Http,
+    Service,
+    run_customers,
+    start_and_wait_for_exit,
+)
 
 CONNECT_TIMEOUT = 1.0
 # Time a request may take beyond the connect timeout: Flask, gunicorn, a busy CI box.
@@ -41,15 +45,7 @@ def forgot_dbtls(port: int) -> dict[str, str]:
 
 
 def check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", "check-config"],
-        cwd=REPO,
-        env=service_environment(env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_customers(env, "check-config")
 
 
 @pytest.fixture(params=["standalone", "cluster"])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import pytest
 
 from tests.support.backends import Backend, cluster_env
-from tests.support.service import REPO, Http, Service, service_environment
+from tests.support.service import Http, Service, run_customers
 
 ROUNDS = 5
 
@@ -124,14 +122,6 @@ def test_duplicates_reports_shared_emails_before_uniqueness_is_turned_on(on_clus
         on_cluster.http.post("/customers", json={"name": f"c{n}", "email": "same@example.com"}).json()["id"]
         for n in range(3)
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "customers", "duplicates"],
-        cwd=REPO,
-        env=service_environment(on_cluster.service.database_env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_customers(on_cluster.service.database_env, "duplicates")
     assert result.returncode == 1, result.stderr
     assert result.stdout == f"same@example.com\t{' '.join(sorted(ids))}\n"

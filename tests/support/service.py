@@ -121,16 +121,23 @@ def start_and_wait_for_exit(env: dict[str, str], timeout: float = 20) -> subproc
     )
 
 
-def customers_command(database_env: dict[str, str], *args: str) -> str:
-    """Run ``flask --app wsgi customers <args>`` with this database; return its output (it must succeed)."""
-    result = subprocess.run(
+def run_customers(
+    database_env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``flask --app wsgi customers <args>`` with this database; return how it ended."""
+    return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "customers", *args],
         cwd=REPO,
         env=service_environment(database_env),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def customers_command(database_env: dict[str, str], *args: str) -> str:
+    """``run_customers``, which must succeed; return its output."""
+    result = run_customers(database_env, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
